@@ -1,0 +1,37 @@
+#ifndef CSHOALPOSIX_H
+#define CSHOALPOSIX_H
+
+// Only plain C types cross this header: the GNU definitions stay inside shim.c (compiled with _GNU_SOURCE),
+// so Swift's Glibc module and this module never see two different versions of a system type.
+#include <stdint.h>
+
+enum {
+    CSHOAL_EPOLLIN = 0x001,
+    CSHOAL_EPOLLOUT = 0x004,
+    CSHOAL_EPOLLERR = 0x008,
+    CSHOAL_EPOLLHUP = 0x010,
+    CSHOAL_EPOLLRDHUP = 0x2000,
+    CSHOAL_EPOLL_CTL_ADD = 1,
+    CSHOAL_EPOLL_CTL_DEL = 2,
+    CSHOAL_EPOLL_CTL_MOD = 3,
+};
+
+int cshoal_epoll_create(void);
+/// epoll_event is packed on x86_64; it is built and read in C so Swift never sees its layout.
+int cshoal_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+/// Waits for at most `max` (<= 256) events; fills `datas` and `events`.
+int cshoal_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int timeout_ms);
+
+/// A non-blocking, close-on-exec eventfd used to wake an event loop from another thread.
+int cshoal_eventfd(void);
+
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC. `addr` points to a sockaddr_storage of `*len` bytes.
+int cshoal_accept_nonblocking(int fd, void *addr, uint32_t *len);
+
+/// Initialises a pthread_rwlock_t at `lock` preferring writers, so readers cannot starve a writer.
+int cshoal_rwlock_init_prefer_writer(void *lock);
+
+/// TCP keepalive with an interval, as Redis's anetKeepAlive.
+int cshoal_set_keepalive(int fd, int interval);
+
+#endif

@@ -1,0 +1,65 @@
+#define _GNU_SOURCE
+#include "CShoalPosix.h"
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+_Static_assert(CSHOAL_EPOLLIN == EPOLLIN && CSHOAL_EPOLLOUT == EPOLLOUT && CSHOAL_EPOLLERR == EPOLLERR &&
+               CSHOAL_EPOLLHUP == EPOLLHUP && CSHOAL_EPOLLRDHUP == EPOLLRDHUP, "epoll constants");
+_Static_assert(CSHOAL_EPOLL_CTL_ADD == EPOLL_CTL_ADD && CSHOAL_EPOLL_CTL_DEL == EPOLL_CTL_DEL &&
+               CSHOAL_EPOLL_CTL_MOD == EPOLL_CTL_MOD, "epoll ctl constants");
+
+int cshoal_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int cshoal_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int cshoal_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int timeout_ms) {
+    struct epoll_event evs[256];
+    if (max > 256) max = 256;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        datas[i] = evs[i].data.u64;
+        events[i] = evs[i].events;
+    }
+    return n;
+}
+
+int cshoal_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+int cshoal_accept_nonblocking(int fd, void *addr, uint32_t *len) {
+    socklen_t socklen = *len;
+    int rc = accept4(fd, (struct sockaddr *)addr, &socklen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    *len = socklen;
+    return rc;
+}
+
+int cshoal_rwlock_init_prefer_writer(void *lock) {
+    pthread_rwlockattr_t attr;
+    int rc = pthread_rwlockattr_init(&attr);
+    if (rc != 0) return rc;
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    rc = pthread_rwlock_init((pthread_rwlock_t *)lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    return rc;
+}
+
+int cshoal_set_keepalive(int fd, int interval) {
+    int yes = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &yes, sizeof(yes)) == -1) return -1;
+    int val = interval;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &val, sizeof(val)) < 0) return -1;
+    val = interval / 3;
+    if (val == 0) val = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &val, sizeof(val)) < 0) return -1;
+    val = 3;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &val, sizeof(val)) < 0) return -1;
+    return 0;
+}

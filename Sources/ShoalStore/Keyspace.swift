@@ -1,0 +1,323 @@
+import Synchronization
+
+/// One shard: a read-write lock and the table it guards. The table lives behind a pointer allocated once, so
+/// readers holding the read lock borrow it in place: no copy, no exclusivity bookkeeping between threads.
+final class Shard: @unchecked Sendable {
+    let lock = ReadWriteLock()
+    let table: UnsafeMutablePointer<ShardTable>
+
+    init() {
+        table = .allocate(capacity: 1)
+        table.initialize(to: ShardTable())
+    }
+
+    deinit {
+        table.deinitialize(count: 1)
+        table.deallocate()
+    }
+}
+
+/// Names one shard of one database; the order of these is the one global lock order.
+public struct ShardID: Hashable, Comparable, Sendable {
+    public let database: Int
+    public let shard: Int
+
+    public init(database: Int, shard: Int) {
+        self.database = database
+        self.shard = shard
+    }
+
+    public static func < (lhs: ShardID, rhs: ShardID) -> Bool {
+        (lhs.database, lhs.shard) < (rhs.database, rhs.shard)
+    }
+}
+
+/// The tables a multi-shard operation holds locked. Only shards named when it was made can be reached.
+public struct ShardGroup {
+    fileprivate let keyspace: Keyspace
+    fileprivate let ids: [ShardID]
+
+    /// The table holding `hash` in `database`, for the duration of the group's closure.
+    public func withTable<R, E: Error>(
+        database: Int, hash: UInt64, _ body: (inout ShardTable) throws(E) -> R
+    ) throws(E) -> R {
+        let id = ShardID(database: database, shard: keyspace.shardIndex(for: hash))
+        precondition(ids.contains(id), "ShardGroup: shard \(id) was not locked")
+        return try body(&keyspace.shard(id).table.pointee)
+    }
+
+    /// Each locked table in lock order.
+    public func forEachTable(_ body: (ShardID, inout ShardTable) throws -> Void) rethrows {
+        for id in ids { try body(id, &keyspace.shard(id).table.pointee) }
+    }
+}
+
+/// `databases` keyspaces, each split into `shards` (a power of two), each shard with its own read-write lock.
+///
+/// The only way to reach a table is through a closure: `read` and `write` for one key, `withShards` for
+/// several. A multi-shard operation locks every shard it names in ascending `ShardID` order and holds them
+/// all until its closure returns, so it is atomic to every other client and cannot deadlock with another.
+public final class Keyspace: @unchecked Sendable {
+    public let databaseCount: Int
+    public let shardsPerDatabase: Int
+    private let shardBits: Int
+    private let shards: [Shard]
+    private let expireCursor = Atomic<Int>(0)
+
+    public init(databases: Int = 16, shardsPerDatabase: Int = 64) {
+        precondition(databases >= 1, "databases must be at least 1")
+        precondition(
+            shardsPerDatabase >= 1 && shardsPerDatabase & (shardsPerDatabase - 1) == 0,
+            "shards must be a power of two")
+        databaseCount = databases
+        self.shardsPerDatabase = shardsPerDatabase
+        shardBits = shardsPerDatabase.trailingZeroBitCount
+        shards = (0..<(databases * shardsPerDatabase)).map { _ in Shard() }
+    }
+
+    /// A key's shard comes from the top bits of its hash; its bucket from the bottom bits, so the two are
+    /// independent.
+    @inline(__always)
+    public func shardIndex(for hash: UInt64) -> Int {
+        shardBits == 0 ? 0 : Int(truncatingIfNeeded: hash >> UInt64(64 - shardBits))
+    }
+
+    @inline(__always)
+    fileprivate func shard(_ id: ShardID) -> Shard { shards[id.database * shardsPerDatabase + id.shard] }
+
+    @inline(__always)
+    private func shard(database: Int, hash: UInt64) -> Shard {
+        shards[database * shardsPerDatabase + shardIndex(for: hash)]
+    }
+
+    // MARK: - Single-shard access
+
+    /// Runs `body` with the key's table under the shard's read lock.
+    @inline(__always)
+    public func read<R, E: Error>(
+        _ database: Int, _ key: KeyView, _ body: (borrowing ShardTable) throws(E) -> R
+    ) throws(E) -> R {
+        let shard = shard(database: database, hash: key.hash)
+        shard.lock.lockRead()
+        defer { shard.lock.unlock() }
+        return try body(shard.table.pointee)
+    }
+
+    /// Runs `body` with the key's table under the shard's write lock: the whole read-modify-write is atomic.
+    @inline(__always)
+    public func write<R, E: Error>(
+        _ database: Int, _ key: KeyView, _ body: (inout ShardTable) throws(E) -> R
+    ) throws(E) -> R {
+        let shard = shard(database: database, hash: key.hash)
+        shard.lock.lockWrite()
+        defer { shard.lock.unlock() }
+        return try body(&shard.table.pointee)
+    }
+
+    // MARK: - Multi-shard access
+
+    /// The shards that hold `hashes` in `database`.
+    public func shardIDs(database: Int, hashes: some Sequence<UInt64>) -> [ShardID] {
+        hashes.map { ShardID(database: database, shard: shardIndex(for: $0)) }
+    }
+
+    /// Every shard of the given databases.
+    public func allShardIDs(databases: some Sequence<Int>) -> [ShardID] {
+        databases.flatMap { database in (0..<shardsPerDatabase).map { ShardID(database: database, shard: $0) } }
+    }
+
+    /// Locks every shard in `ids` (duplicates allowed) in ascending order, runs `body`, unlocks in reverse.
+    public func withShards<R, E: Error>(
+        _ ids: [ShardID], exclusive: Bool, _ body: (ShardGroup) throws(E) -> R
+    ) throws(E) -> R {
+        var sorted = ids.sorted()
+        sorted.removeDuplicates()
+        for id in sorted {
+            precondition(id.database >= 0 && id.database < databaseCount && id.shard < shardsPerDatabase)
+            if exclusive { shard(id).lock.lockWrite() } else { shard(id).lock.lockRead() }
+        }
+        defer { for id in sorted.reversed() { shard(id).lock.unlock() } }
+        return try body(ShardGroup(keyspace: self, ids: sorted))
+    }
+
+    // MARK: - Whole-database operations
+
+    /// Number of live-or-not-yet-reclaimed keys in `database`, read under all its read locks at once.
+    public func count(database: Int) -> Int {
+        withShards(allShardIDs(databases: [database]), exclusive: false) { group in
+            var total = 0
+            group.forEachTable { _, table in total += table.count }
+            return total
+        }
+    }
+
+    /// Removes every key of `database` atomically. Returns how many there were.
+    @discardableResult
+    public func flush(database: Int) -> Int {
+        withShards(allShardIDs(databases: [database]), exclusive: true) { group in
+            var removed = 0
+            group.forEachTable { _, table in
+                removed += table.count
+                table.removeAll()
+            }
+            return removed
+        }
+    }
+
+    /// Removes every key of every database atomically.
+    public func flushAll() {
+        withShards(allShardIDs(databases: 0..<databaseCount), exclusive: true) { group in
+            group.forEachTable { _, table in table.removeAll() }
+        }
+    }
+
+    /// Exchanges the contents of two databases atomically (SWAPDB).
+    public func swapDatabases(_ first: Int, _ second: Int) {
+        guard first != second else { return }
+        withShards(allShardIDs(databases: [first, second]), exclusive: true) { _ in
+            for index in 0..<shardsPerDatabase {
+                let a = shard(ShardID(database: first, shard: index)).table
+                let b = shard(ShardID(database: second, shard: index)).table
+                swap(&a.pointee, &b.pointee)
+            }
+        }
+    }
+
+    /// Per database: (keys, keys with a deadline), as `INFO keyspace` reports them. Each shard is read under
+    /// its own read lock; the figures are a consistent sum per shard, not one instant across all.
+    public func keyCounts() -> [(keys: Int, volatile: Int)] {
+        (0..<databaseCount).map { database in
+            var keys = 0
+            var volatile = 0
+            for index in 0..<shardsPerDatabase {
+                let shard = shard(ShardID(database: database, shard: index))
+                shard.lock.lockRead()
+                keys += shard.table.pointee.count
+                volatile += shard.table.pointee.volatileCount
+                shard.lock.unlock()
+            }
+            return (keys, volatile)
+        }
+    }
+
+    /// Keys removed because they expired, over all shards.
+    public func expiredKeyCount() -> Int {
+        var total = 0
+        for shard in shards {
+            shard.lock.lockRead()
+            total += shard.table.pointee.expiredCount
+            shard.lock.unlock()
+        }
+        return total
+    }
+
+    // MARK: - SCAN and RANDOMKEY
+
+    /// One SCAN step over `database`: visits buckets until at least `count` keys were seen (or 10×count empty
+    /// buckets, as Redis bounds the work), calling `body` with each live key and its entry under the read lock.
+    /// The cursor carries the shard in its low bits and the shard's bucket cursor above them; 0 starts and
+    /// ends a walk. A key present for the whole walk is returned at least once.
+    public func scan(
+        database: Int, cursor: UInt64, count: Int, now: Milliseconds, _ body: (Key, Entry) -> Void
+    ) -> UInt64 {
+        var shardIndex = Int(truncatingIfNeeded: cursor & UInt64(shardsPerDatabase - 1))
+        var bucketCursor = cursor >> UInt64(shardBits)
+        var visited = 0
+        var budget = max(count, 1) * 10
+        while shardIndex < shardsPerDatabase {
+            let shard = shard(ShardID(database: database, shard: shardIndex))
+            shard.lock.lockRead()
+            repeat {
+                bucketCursor = shard.table.pointee.scan(cursor: bucketCursor) { index in
+                    let entry = shard.table.pointee.entry(at: index)
+                    visited += 1
+                    if !entry.isExpired(at: now) { body(shard.table.pointee.key(at: index), entry) }
+                }
+                budget -= 1
+            } while bucketCursor != 0 && visited < count && budget > 0
+            shard.lock.unlock()
+            if bucketCursor == 0 { shardIndex += 1 }
+            if visited >= count || budget <= 0 { break }
+        }
+        if shardIndex >= shardsPerDatabase { return 0 }
+        return bucketCursor << UInt64(shardBits) | UInt64(shardIndex)
+    }
+
+    /// A random live key of `database`, or nil when it has none.
+    public func randomKey(database: Int, now: Milliseconds) -> Key? {
+        var generator = SystemRandomNumberGenerator()
+        let start = Int.random(in: 0..<shardsPerDatabase, using: &generator)
+        for offset in 0..<shardsPerDatabase {
+            let shard = shard(ShardID(database: database, shard: (start + offset) % shardsPerDatabase))
+            shard.lock.lockRead()
+            defer { shard.lock.unlock() }
+            let table = shard.table.pointee
+            for _ in 0..<min(table.count, 16) {
+                if let index = table.randomIndex(using: &generator), !table.entry(at: index).isExpired(at: now) {
+                    return table.key(at: index)
+                }
+            }
+            // Mostly expired keys here: fall back to a walk so a live key is still found.
+            var found: Key?
+            table.forEachIndex { index in
+                if found == nil, !table.entry(at: index).isExpired(at: now) { found = table.key(at: index) }
+            }
+            if let found { return found }
+        }
+        return nil
+    }
+
+    // MARK: - Active expiry
+
+    /// Reclaims expired keys nobody reads again, as Redis's `activeExpireCycle`: shard after shard (resuming
+    /// where the last cycle stopped), sample up to 20 keys that carry a deadline, remove the expired ones, and
+    /// sample that shard again while more than 10% of a sample was expired. Stops when `budgetMicroseconds` is
+    /// spent, so a cycle never stalls requests for longer than its budget.
+    /// - Returns: keys sampled and keys removed.
+    @discardableResult
+    public func activeExpireCycle(now: Milliseconds, budgetMicroseconds: Int64) -> (sampled: Int, expired: Int) {
+        let started = monotonicMicroseconds()
+        var generator = SystemRandomNumberGenerator()
+        var sampled = 0
+        var expired = 0
+        let total = shards.count
+        var position = expireCursor.load(ordering: .relaxed) % total
+        for _ in 0..<total {
+            let shard = shards[position]
+            position = (position + 1) % total
+            shard.lock.lockWrite()
+            while shard.table.pointee.volatileCount > 0 {
+                let samples = min(20, shard.table.pointee.volatileCount)
+                var removedNow = 0
+                for _ in 0..<samples {
+                    guard let index = shard.table.pointee.randomVolatileIndex(using: &generator) else { break }
+                    if shard.table.pointee.entry(at: index).isExpired(at: now) {
+                        shard.table.pointee.remove(at: index)
+                        removedNow += 1
+                    }
+                }
+                shard.table.pointee.noteExpired(removedNow)
+                sampled += samples
+                expired += removedNow
+                if removedNow * 10 <= samples || monotonicMicroseconds() - started > budgetMicroseconds { break }
+            }
+            shard.lock.unlock()
+            if monotonicMicroseconds() - started > budgetMicroseconds { break }
+        }
+        expireCursor.store(position, ordering: .relaxed)
+        return (sampled, expired)
+    }
+}
+
+extension Array where Element: Equatable {
+    /// Removes adjacent duplicates (the array is sorted first by the caller).
+    mutating func removeDuplicates() {
+        guard count > 1 else { return }
+        var write = 1
+        for read in 1..<count where self[read] != self[write - 1] {
+            self[write] = self[read]
+            write += 1
+        }
+        removeLast(count - write)
+    }
+}
