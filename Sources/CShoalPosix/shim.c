@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <malloc.h>
 
 _Static_assert(CSHOAL_EPOLLIN == EPOLLIN && CSHOAL_EPOLLOUT == EPOLLOUT && CSHOAL_EPOLLERR == EPOLLERR &&
                CSHOAL_EPOLLHUP == EPOLLHUP && CSHOAL_EPOLLRDHUP == EPOLLRDHUP, "epoll constants");
@@ -63,3 +64,10 @@ int cshoal_set_keepalive(int fd, int interval) {
     if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &val, sizeof(val)) < 0) return -1;
     return 0;
 }
+
+uint64_t cshoal_malloc_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    return (uint64_t)info.uordblks + (uint64_t)info.hblkhd;
+}
+
+void cshoal_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }

@@ -88,3 +88,14 @@ func splitInlineArguments(
         spans.append(ArgSpan(offset: start, count: storage.count - start))
     }
 }
+
+/// Splits a line into arguments with Redis's quoting rules (for config files and inline text).
+/// Returns nil for unbalanced quotes.
+public func splitArguments(_ line: String) -> [String]? {
+    var storage: [UInt8] = []
+    var spans: [ArgSpan] = []
+    var line = line
+    let ok = line.withUTF8 { splitInlineArguments(UnsafeRawBufferPointer($0), storage: &storage, spans: &spans) }
+    guard ok else { return nil }
+    return spans.map { String(decoding: storage[$0.offset..<($0.offset + $0.count)], as: UTF8.self) }
+}

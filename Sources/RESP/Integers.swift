@@ -52,16 +52,19 @@ extension Array where Element == UInt8 {
             return
         }
         var magnitude = value.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, enough for 20 digits
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            var position = scratch.count
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes, enough for 20 digits
+        let position = Swift.withUnsafeMutableBytes(of: &scratch) { digits -> Int in
+            var position = digits.count
             while magnitude > 0 {
                 position -= 1
-                scratch[position] = UInt8(ascii: "0") &+ UInt8(magnitude % 10)
+                digits[position] = UInt8(ascii: "0") &+ UInt8(magnitude % 10)
                 magnitude /= 10
             }
-            if value < 0 { append(UInt8(ascii: "-")) }
-            append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[position...]))
+            return position
+        }
+        if value < 0 { append(UInt8(ascii: "-")) }
+        Swift.withUnsafeBytes(of: &scratch) { digits in
+            append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[position...]))
         }
     }
 }

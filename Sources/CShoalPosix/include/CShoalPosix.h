@@ -34,4 +34,10 @@ int cshoal_rwlock_init_prefer_writer(void *lock);
 /// TCP keepalive with an interval, as Redis's anetKeepAlive.
 int cshoal_set_keepalive(int fd, int interval);
 
+/// Bytes the allocator has handed out (mallinfo2's uordblks + hblkhd).
+uint64_t cshoal_malloc_in_use(void);
+
+/// Names the calling thread (visible in top -H, gdb, perf).
+void cshoal_set_thread_name(const char *name);
+
 #endif

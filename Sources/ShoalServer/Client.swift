@@ -1,0 +1,80 @@
+import RESP
+import ShoalStore
+import Synchronization
+
+/// What other threads may know about a client (CLIENT LIST, CLIENT KILL, INFO clients). The owning loop
+/// updates the atomics with plain relaxed stores as it serves the client; the names change rarely and sit
+/// behind a mutex.
+public final class ClientHandle: Sendable {
+    public let id: Int
+    let address: String
+    let localAddress: String
+    let fd: Int32
+    let createdAt: Milliseconds
+    let loopIndex: Int
+    let database = Atomic<Int>(0)
+    let lastInteraction: Atomic<Int64>
+    let lastCommand = Atomic<Int>(-1)
+    let protocolVersion = Atomic<Int>(2)
+    let killRequested = Atomic<Bool>(false)
+    let names = Mutex<(name: String, libName: String, libVersion: String)>(("", "", ""))
+
+    init(id: Int, address: String, localAddress: String, fd: Int32, loopIndex: Int, now: Milliseconds) {
+        self.id = id
+        self.address = address
+        self.localAddress = localAddress
+        self.fd = fd
+        self.loopIndex = loopIndex
+        createdAt = now
+        lastInteraction = Atomic(now)
+    }
+
+    var name: String { names.withLock { $0.name } }
+}
+
+/// A client's session state, owned by the event loop that serves it (never touched by another thread).
+public final class ClientSession {
+    public let handle: ClientHandle
+    public var database = 0 {
+        didSet { handle.database.store(database, ordering: .relaxed) }
+    }
+    public var authenticated: Bool
+    public var out: ReplyBuffer
+    /// Set by QUIT, protocol errors and CLIENT KILL of oneself: close once the replies are written.
+    public var closeAfterReply = false
+    let stats: LoopStats
+
+    init(handle: ClientHandle, authenticated: Bool, stats: LoopStats) {
+        self.handle = handle
+        self.authenticated = authenticated
+        self.stats = stats
+        out = ReplyBuffer()
+    }
+
+    public var id: Int { handle.id }
+
+    public var protocolVersion: Int {
+        get { out.protocolVersion }
+        set {
+            out.protocolVersion = newValue
+            handle.protocolVersion.store(newValue, ordering: .relaxed)
+        }
+    }
+}
+
+/// Every connected client, by id. Touched on connect, disconnect, CLIENT LIST and CLIENT KILL only.
+final class ClientRegistry: Sendable {
+    private let clients = Mutex<[Int: ClientHandle]>([:])
+    private let nextID = Atomic<Int>(1)
+
+    func makeID() -> Int { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
+
+    func add(_ handle: ClientHandle) { clients.withLock { $0[handle.id] = handle } }
+
+    func remove(_ id: Int) { clients.withLock { _ = $0.removeValue(forKey: id) } }
+
+    var count: Int { clients.withLock { $0.count } }
+
+    /// All clients, ordered by id as CLIENT LIST shows them.
+    var all: [ClientHandle] { clients.withLock { Array($0.values) }.sorted { $0.id < $1.id } }
+}

@@ -1,0 +1,249 @@
+import RESP
+import ShoalStore
+
+/// Redis's command flags, as COMMAND reports them.
+public struct CommandFlags: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let write = CommandFlags(rawValue: 1 << 0)
+    public static let readonly = CommandFlags(rawValue: 1 << 1)
+    public static let denyOOM = CommandFlags(rawValue: 1 << 2)
+    public static let admin = CommandFlags(rawValue: 1 << 3)
+    public static let noscript = CommandFlags(rawValue: 1 << 4)
+    public static let loading = CommandFlags(rawValue: 1 << 5)
+    public static let stale = CommandFlags(rawValue: 1 << 6)
+    public static let fast = CommandFlags(rawValue: 1 << 7)
+    public static let noAuth = CommandFlags(rawValue: 1 << 8)
+
+    static let names: [(CommandFlags, String)] = [
+        (.write, "write"), (.readonly, "readonly"), (.denyOOM, "denyoom"), (.admin, "admin"),
+        (.noscript, "noscript"), (.loading, "loading"), (.stale, "stale"), (.fast, "fast"), (.noAuth, "no_auth"),
+    ]
+
+    var names: [String] { Self.names.compactMap { contains($0.0) ? $0.1 : nil } }
+}
+
+/// What a handler is given: the server, the calling client's session, its arguments and the time.
+public struct CommandContext {
+    public let server: ServerState
+    public let client: ClientSession
+    public let args: Arguments
+    /// Wall-clock milliseconds when the batch of commands began; every expiry check in it uses this.
+    public let now: Milliseconds
+
+    /// The client's reply buffer.
+    public var out: ReplyBuffer {
+        get { client.out }
+        nonmutating _modify { yield &client.out }
+    }
+
+    public var database: Int { client.database }
+    public var keyspace: Keyspace { server.keyspace }
+
+    /// Records a key lookup's outcome for `keyspace_hits`/`keyspace_misses`.
+    @inline(__always)
+    public func noteLookup(hit: Bool) {
+        if hit { bump(client.stats.keyspaceHits) } else { bump(client.stats.keyspaceMisses) }
+    }
+
+    /// Records changes to the dataset for the snapshot rules (`save <seconds> <changes>`).
+    @inline(__always)
+    public func noteDirty(_ changes: Int = 1) { if changes > 0 { bump(client.stats.dirty, by: changes) } }
+}
+
+public typealias CommandHandler = @Sendable (CommandContext) throws(CommandError) -> Void
+
+/// One command as data: name, arity (negative = at least), flags, key positions, documentation, handler and
+/// subcommands. Arity, authentication and subcommand lookup are checked once, by the dispatcher.
+public struct Command: Sendable {
+    public let name: String
+    public let arity: Int
+    public let flags: CommandFlags
+    public let firstKey: Int
+    public let lastKey: Int
+    public let keyStep: Int
+    public let group: String
+    public let summary: String
+    public let since: String
+    public let complexity: String
+    let handler: CommandHandler?
+    public internal(set) var subcommands: [Command]
+    /// `name`, or `parent|name` for a subcommand, as Redis names them in errors and commandstats.
+    public internal(set) var fullName: String
+    /// Index into the per-loop stats arrays.
+    public internal(set) var statsIndex = 0
+
+    public init(
+        _ name: String, arity: Int, flags: CommandFlags = [], keys: (first: Int, last: Int, step: Int) = (0, 0, 0),
+        group: String, summary: String, since: String = "1.0.0", complexity: String = "O(1)",
+        subcommands: [Command] = [], handler: CommandHandler? = nil
+    ) {
+        self.name = name
+        self.arity = arity
+        self.flags = flags
+        firstKey = keys.first
+        lastKey = keys.last
+        keyStep = keys.step
+        self.group = group
+        self.summary = summary
+        self.since = since
+        self.complexity = complexity
+        self.handler = handler
+        self.subcommands = subcommands
+        fullName = name
+    }
+
+    @inline(__always)
+    func acceptsArgumentCount(_ count: Int) -> Bool {
+        arity >= 0 ? count == arity : count >= -arity
+    }
+}
+
+/// Command names packed into two words, lowercased, for an allocation-free lookup of argv[0].
+struct CommandName: Hashable {
+    let low: UInt64
+    let high: UInt64
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0, bytes.count <= 16 else { return nil }
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        for index in 0..<bytes.count {
+            var byte = bytes[index]
+            if byte >= 65 && byte <= 90 { byte |= 0x20 }
+            if index < 8 { low |= UInt64(byte) << UInt64(index * 8) } else { high |= UInt64(byte) << UInt64((index - 8) * 8) }
+        }
+        self.low = low
+        self.high = high
+    }
+
+    init?(_ text: String) {
+        var text = text
+        guard let name = text.withUTF8({ CommandName(UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = name
+    }
+}
+
+/// All commands, looked up by name. Built once at start from the command files.
+public final class CommandTable: Sendable {
+    public let commands: [Command]
+    private let index: [CommandName: Int]
+    /// Every command and subcommand by stats index, for commandstats.
+    let flattened: [Command]
+
+    init(_ definitions: [Command]) {
+        var flattened: [Command] = []
+        var commands: [Command] = []
+        for var command in definitions {
+            command.statsIndex = flattened.count
+            flattened.append(command)
+            command.subcommands = command.subcommands.map { sub in
+                var sub = sub
+                sub.fullName = "\(command.name)|\(sub.name)"
+                sub.statsIndex = flattened.count
+                flattened.append(sub)
+                return sub
+            }
+            flattened[command.statsIndex] = command
+            commands.append(command)
+        }
+        self.commands = commands
+        self.flattened = flattened
+        var index: [CommandName: Int] = [:]
+        for (position, command) in commands.enumerated() {
+            guard let name = CommandName(command.name) else { preconditionFailure("command name too long: \(command.name)") }
+            precondition(index[name] == nil, "duplicate command \(command.name)")
+            index[name] = position
+        }
+        self.index = index
+    }
+
+    @inline(__always)
+    func lookup(_ name: UnsafeRawBufferPointer) -> Command? {
+        guard let key = CommandName(name), let position = index[key] else { return nil }
+        return commands[position]
+    }
+
+    public func command(named name: String) -> Command? {
+        guard let key = CommandName(name), let position = index[key] else { return nil }
+        return commands[position]
+    }
+
+    /// The standard table of every command Shoal serves, from the command files.
+    public static let standard = CommandTable(
+        connectionCommands + stringCommands + keyCommands + expireCommands + serverCommands)
+}
+
+extension ServerState {
+    /// Runs one command: looks it up, checks authentication and arity, calls the handler, and turns a thrown
+    /// `CommandError` into the error reply. This is the only place a command error becomes bytes.
+    func execute(_ client: ClientSession, _ args: Arguments, now: Milliseconds) {
+        guard args.count > 0 else { return }
+        let stats = client.stats
+        bump(stats.commandsProcessed)
+        guard var command = commands.lookup(args[0]) else {
+            reject(client, nil, unknownCommandError(args))
+            return
+        }
+        if !client.authenticated && !command.flags.contains(.noAuth) {
+            reject(client, command, .noAuth)
+            return
+        }
+        if !command.subcommands.isEmpty && args.count >= 2 {
+            guard let sub = command.subcommands.first(where: { args.matchesLowercased(1, $0.name) }) else {
+                reject(client, command, .unknownSubcommand(args.string(1), of: command.name))
+                return
+            }
+            command = sub
+        }
+        guard command.acceptsArgumentCount(args.count), let handler = command.handler else {
+            reject(client, command, .wrongArity(command.fullName))
+            return
+        }
+        let started = monotonicMicroseconds()
+        let mark = client.out.count
+        let counters = stats.commands[command.statsIndex]
+        do {
+            try handler(CommandContext(server: self, client: client, args: args, now: now))
+        } catch {
+            client.out.truncate(to: mark)
+            client.out.error(error.text)
+            stats.noteError(error)
+            bump(counters.failed)
+        }
+        bump(counters.calls)
+        bump(counters.microseconds, by: Int(monotonicMicroseconds() - started))
+        client.handle.lastCommand.store(command.statsIndex, ordering: .relaxed)
+    }
+
+    private func reject(_ client: ClientSession, _ command: Command?, _ error: CommandError) {
+        client.out.error(error.text)
+        client.stats.noteError(error)
+        if let command { bump(client.stats.commands[command.statsIndex].rejected) }
+    }
+
+    /// Redis's text: `unknown command 'foo', with args beginning with: 'a' 'b' `.
+    private func unknownCommandError(_ args: Arguments) -> CommandError {
+        var described = ""
+        var index = 1
+        while index < args.count && described.utf8.count < 128 {
+            described += "'\(String(args.string(index).prefix(128 - described.utf8.count)))' "
+            index += 1
+        }
+        return CommandError("ERR unknown command '\(args.string(0).prefix(128))', with args beginning with: \(described)")
+    }
+}
+
+extension Arguments {
+    /// Case-insensitive comparison with a lowercase name known at run time (subcommand lookup).
+    func matchesLowercased(_ index: Int, _ name: String) -> Bool {
+        let argument = self[index]
+        var name = name
+        return name.withUTF8 { text in
+            guard argument.count == text.count else { return false }
+            for offset in 0..<text.count where asciiLower(argument[offset]) != asciiLower(text[offset]) { return false }
+            return true
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import RESP
+import ShoalStore
+
+extension Entry {
+    /// The bytes of a string value, or WRONGTYPE for any other type.
+    @inline(__always)
+    func stringBytes() throws(CommandError) -> [UInt8] {
+        switch value {
+        case .string(let bytes): return bytes
+        }
+    }
+}
+
+/// The deadline options shared by SET, GETEX and the EXPIRE family.
+enum ExpiryArgument {
+    case none
+    case keepTTL
+    case persist
+    /// An absolute deadline in milliseconds.
+    case at(Milliseconds)
+}
+
+/// Turns an EX/PX/EXAT/PXAT amount into an absolute deadline in milliseconds, with Redis's checks
+/// (`getExpireMillisecondsOrReply`): not an integer → "value is not an integer", zero, negative or overflowing
+/// → "invalid expire time in '<command>' command".
+func absoluteDeadline(
+    _ amount: Int64, seconds: Bool, relative: Bool, now: Milliseconds, command: String
+) throws(CommandError) -> Milliseconds {
+    guard amount > 0 else { throw .invalidExpire(command) }
+    var milliseconds = amount
+    if seconds {
+        let (product, overflow) = amount.multipliedReportingOverflow(by: 1000)
+        if overflow { throw .invalidExpire(command) }
+        milliseconds = product
+    }
+    if relative {
+        let (sum, overflow) = milliseconds.addingReportingOverflow(now)
+        if overflow { throw .invalidExpire(command) }
+        milliseconds = sum
+    }
+    return milliseconds
+}
+
+/// Formats a number for INCRBYFLOAT replies and values the way Redis's human-friendly `ld2string` reads:
+/// no exponent for ordinary magnitudes, no trailing zeros.
+func formatHumanFriendly(_ value: Double) -> String {
+    if value == value.rounded(), abs(value) < 1e17 { return String(Int64(value)) }
+    var text = "\(value)"
+    if text.contains("e") {
+        // Expand an exponent so the stored value stays a plain decimal.
+        return text
+    }
+    if text.hasSuffix(".0") { text.removeLast(2) }
+    return text
+}
+
+extension CommandContext {
+    /// Validates a database index argument as SELECT, MOVE, COPY and SWAPDB do.
+    func databaseIndex(_ argument: Int, error: CommandError = .dbIndexOutOfRange) throws(CommandError) -> Int {
+        let value = try args.integer(argument)
+        guard value >= 0, value < Int64(keyspace.databaseCount) else { throw error }
+        return Int(value)
+    }
+
+    /// Replies with a string value, straight from the table.
+    @inline(__always)
+    func replyBulk(_ entry: Entry) throws(CommandError) {
+        switch entry.value {
+        case .string(let bytes): out.bulk(bytes)
+        }
+    }
+
+    var maxBulkLength: Int { server.config.current.protoMaxBulkLen }
+}

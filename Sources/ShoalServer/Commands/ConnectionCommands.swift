@@ -1,0 +1,303 @@
+import RESP
+import ShoalStore
+
+// Connection commands (Redis's networking.c and acl.c parts that a default-user-only server needs).
+
+/// Compares a password with the configured one in time that depends only on the lengths, never on where the
+/// first difference is.
+func passwordsMatch(_ given: UnsafeRawBufferPointer, _ expected: String) -> Bool {
+    let expected = Array(expected.utf8)
+    var difference = UInt8(truncatingIfNeeded: given.count ^ expected.count)
+    let length = max(given.count, expected.count)
+    for index in 0..<length {
+        let a = index < given.count ? given[index] : 0
+        let b = index < expected.count ? expected[index] : 0
+        difference |= a ^ b
+    }
+    return difference == 0
+}
+
+/// AUTH and HELLO's AUTH: only the `default` user exists; with no `requirepass` it accepts any password.
+func authenticate(_ ctx: CommandContext, user: UnsafeRawBufferPointer?, password: UnsafeRawBufferPointer) throws(CommandError) {
+    let required = ctx.server.config.current.requirepass
+    if let user, !user.elementsEqual("default".utf8) { throw .wrongPass }
+    guard required.isEmpty || passwordsMatch(password, required) else {
+        ctx.server.logger.info("Failed authentication attempt from \(ctx.client.handle.address)")
+        throw .wrongPass
+    }
+    ctx.client.authenticated = true
+}
+
+/// Client names and library names: printable ASCII without spaces, as Redis requires.
+func validateClientName(_ bytes: UnsafeRawBufferPointer, error: String) throws(CommandError) -> String {
+    for byte in bytes where byte < UInt8(ascii: "!") || byte > UInt8(ascii: "~") { throw CommandError(error) }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+let clientNameError = "ERR Client names cannot contain spaces, newlines or special characters."
+
+let connectionCommands: [Command] = [
+    Command("ping", arity: -1, flags: [.fast, .stale], group: "connection",
+            summary: "Returns the server's liveliness response.") { ctx throws(CommandError) in
+        guard ctx.args.count <= 2 else { throw .wrongArity("ping") }
+        if ctx.args.count == 2 { ctx.out.bulk(ctx.args[1]) } else { ctx.out.simple("PONG") }
+    },
+    Command("echo", arity: 2, flags: [.fast], group: "connection", summary: "Returns the given string.") {
+        ctx throws(CommandError) in ctx.out.bulk(ctx.args[1])
+    },
+    Command("quit", arity: -1, flags: [.fast, .noAuth, .stale], group: "connection",
+            summary: "Closes the connection.") { ctx throws(CommandError) in
+        ctx.out.ok()
+        ctx.client.closeAfterReply = true
+    },
+    Command("select", arity: 2, flags: [.fast, .loading, .stale], group: "connection",
+            summary: "Changes the selected database.") { ctx throws(CommandError) in
+        ctx.client.database = try ctx.databaseIndex(1)
+        ctx.out.ok()
+    },
+    Command("auth", arity: -2, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
+            summary: "Authenticates the connection.") { ctx throws(CommandError) in
+        let args = ctx.args
+        guard args.count <= 3 else { throw .syntax }
+        if args.count == 2 && ctx.server.config.current.requirepass.isEmpty {
+            throw CommandError(
+                "ERR AUTH <password> called without any password configured for the default user. "
+                    + "Are you sure your configuration is correct?")
+        }
+        try authenticate(ctx, user: args.count == 3 ? args[1] : nil, password: args[args.count - 1])
+        ctx.out.ok()
+    },
+    Command("hello", arity: -1, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
+            summary: "Handshakes with the Redis server.", since: "6.0.0") { ctx throws(CommandError) in
+        let args = ctx.args
+        var version = ctx.client.protocolVersion
+        if args.count >= 2 {
+            guard let requested = parseInt64(args[1]) else {
+                throw CommandError("ERR Protocol version is not an integer or out of range")
+            }
+            guard requested == 2 || requested == 3 else { throw CommandError("NOPROTO unsupported protocol version") }
+            version = Int(requested)
+        }
+        var name: String?
+        var index = 2
+        while index < args.count {
+            let more = args.count - 1 - index
+            if args.matches(index, "AUTH") && more >= 2 {
+                try authenticate(ctx, user: args[index + 1], password: args[index + 2])
+                index += 3
+            } else if args.matches(index, "SETNAME") && more >= 1 {
+                name = try validateClientName(args[index + 1], error: clientNameError)
+                index += 2
+            } else {
+                throw CommandError("ERR Syntax error in HELLO option '\(args.string(index))'")
+            }
+        }
+        guard ctx.client.authenticated else {
+            throw CommandError(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> "
+                    + "AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol "
+                    + "version at the same time")
+        }
+        if let name { ctx.client.handle.names.withLock { $0.name = name } }
+        ctx.client.protocolVersion = version
+        ctx.out.mapHeader(7)
+        ctx.out.bulk("server")
+        ctx.out.bulk("redis")
+        ctx.out.bulk("version")
+        ctx.out.bulk(redisCompatibilityVersion)
+        ctx.out.bulk("proto")
+        ctx.out.integer(version)
+        ctx.out.bulk("id")
+        ctx.out.integer(ctx.client.id)
+        ctx.out.bulk("mode")
+        ctx.out.bulk("standalone")
+        ctx.out.bulk("role")
+        ctx.out.bulk("master")
+        ctx.out.bulk("modules")
+        ctx.out.arrayHeader(0)
+    },
+    Command("reset", arity: 1, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
+            summary: "Resets the connection.", since: "6.2.0") { ctx throws(CommandError) in
+        ctx.client.database = 0
+        ctx.client.protocolVersion = 2
+        ctx.client.handle.names.withLock { $0.name = "" }
+        ctx.client.authenticated = ctx.server.config.current.requirepass.isEmpty
+        ctx.out.simple("RESET")
+    },
+    Command("client", arity: -2, flags: [], group: "connection", summary: "A container for client connection commands.",
+            since: "2.4.0", subcommands: clientSubcommands),
+]
+
+let clientSubcommands: [Command] = [
+    Command("id", arity: 2, flags: [.noscript, .loading, .stale], group: "connection",
+            summary: "Returns the unique client ID of the connection.", since: "5.0.0") { ctx throws(CommandError) in
+        ctx.out.integer(ctx.client.id)
+    },
+    Command("setname", arity: 3, flags: [.noscript, .loading, .stale], group: "connection",
+            summary: "Sets the connection name.", since: "2.6.9") { ctx throws(CommandError) in
+        let name = try validateClientName(ctx.args[2], error: clientNameError)
+        ctx.client.handle.names.withLock { $0.name = name }
+        ctx.out.ok()
+    },
+    Command("getname", arity: 2, flags: [.noscript, .loading, .stale], group: "connection",
+            summary: "Returns the name of the connection.", since: "2.6.9") { ctx throws(CommandError) in
+        let name = ctx.client.handle.name
+        if name.isEmpty { ctx.out.null() } else { ctx.out.bulk(name) }
+    },
+    Command("setinfo", arity: 4, flags: [.noscript, .loading, .stale], group: "connection",
+            summary: "Sets information specific to the client or connection.", since: "7.2.0") { ctx throws(CommandError) in
+        let isName = ctx.args.matches(2, "LIB-NAME")
+        guard isName || ctx.args.matches(2, "LIB-VER") else {
+            throw CommandError("ERR Unrecognized option '\(ctx.args.string(2))'")
+        }
+        let value = try validateClientName(
+            ctx.args[3], error: "ERR \(isName ? "lib-name" : "lib-ver") cannot contain spaces, newlines or special characters.")
+        ctx.client.handle.names.withLock { if isName { $0.libName = value } else { $0.libVersion = value } }
+        ctx.out.ok()
+    },
+    Command("list", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "connection",
+            summary: "Lists open connections.", since: "2.4.0", complexity: "O(N)") { ctx throws(CommandError) in
+        let args = ctx.args
+        var ids: Set<Int>?
+        var index = 2
+        while index < args.count {
+            if args.matches(index, "TYPE"), index + 1 < args.count {
+                let type = args.lowercased(index + 1)
+                guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
+                    throw CommandError("ERR Unknown client type '\(args.string(index + 1))'")
+                }
+                if type != "normal" { ids = [] }
+                index += 2
+            } else if args.matches(index, "ID"), index + 1 < args.count {
+                var wanted = ids ?? []
+                index += 1
+                while index < args.count {
+                    guard let id = parseInt64(args[index]), id > 0 else { throw CommandError("ERR Invalid client ID") }
+                    wanted.insert(Int(id))
+                    index += 1
+                }
+                ids = wanted
+            } else {
+                throw .syntax
+            }
+        }
+        let lines = ctx.server.clients.all.filter { ids?.contains($0.id) ?? true }
+            .map { ctx.server.describeClient($0, now: ctx.now) }
+        ctx.out.verbatim(lines.joined())
+    },
+    Command("info", arity: 2, flags: [.noscript, .loading, .stale], group: "connection",
+            summary: "Returns information about the connection.", since: "6.2.0") { ctx throws(CommandError) in
+        ctx.out.verbatim(ctx.server.describeClient(ctx.client.handle, now: ctx.now))
+    },
+    Command("kill", arity: -3, flags: [.admin, .noscript, .loading, .stale], group: "connection",
+            summary: "Terminates open connections.", since: "2.4.0", complexity: "O(N)") { ctx throws(CommandError) in
+        try killClients(ctx)
+    },
+    Command("help", arity: 2, flags: [.loading, .stale], group: "connection",
+            summary: "Returns helpful text about the different subcommands.", since: "5.0.0") { ctx throws(CommandError) in
+        ctx.out.bulkArray([
+            "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GETNAME", "    Return the name of the current connection.",
+            "ID", "    Return the ID of the current connection.",
+            "INFO", "    Return information about the current client connection.",
+            "KILL <ip:port>", "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, USER <username>,",
+            "    TYPE normal, SKIPME (YES|NO).",
+            "LIST [options ...]", "    Return information about client connections. Options: TYPE normal, ID <id> [...].",
+            "SETINFO <option> <value>", "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+            "SETNAME <name>", "    Assign the name <name> to the current connection.",
+            "HELP", "    Print this help.",
+        ])
+    },
+]
+
+/// CLIENT KILL in both forms: `CLIENT KILL ip:port` (replies OK or an error) and the filter form
+/// (`ID`, `ADDR`, `LADDR`, `USER`, `TYPE`, `SKIPME`), which replies with the number of clients killed.
+func killClients(_ ctx: CommandContext) throws(CommandError) {
+    let args = ctx.args
+    var id: Int?
+    var address: String?
+    var localAddress: String?
+    var skipMe = true
+    var matchNone = false
+    let oldForm = args.count == 3
+    if oldForm {
+        address = args.string(2)
+        skipMe = false
+    } else {
+        var index = 2
+        while index < args.count {
+            guard index + 1 < args.count else { throw .syntax }
+            if args.matches(index, "ID") {
+                guard let value = parseInt64(args[index + 1]), value > 0 else {
+                    throw CommandError("ERR client-id should be greater than 0")
+                }
+                id = Int(value)
+            } else if args.matches(index, "ADDR") {
+                address = args.string(index + 1)
+            } else if args.matches(index, "LADDR") {
+                localAddress = args.string(index + 1)
+            } else if args.matches(index, "USER") {
+                if args.string(index + 1) != "default" { matchNone = true }
+            } else if args.matches(index, "TYPE") {
+                let type = args.lowercased(index + 1)
+                guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
+                    throw CommandError("ERR Unknown client type '\(args.string(index + 1))'")
+                }
+                if type != "normal" { matchNone = true }
+            } else if args.matches(index, "SKIPME") {
+                if args.matches(index + 1, "YES") { skipMe = true }
+                else if args.matches(index + 1, "NO") { skipMe = false }
+                else { throw .syntax }
+            } else {
+                throw .syntax
+            }
+            index += 2
+        }
+    }
+    var killed = 0
+    if !matchNone {
+        for handle in ctx.server.clients.all {
+            if let id, handle.id != id { continue }
+            if let address, handle.address != address { continue }
+            if let localAddress, handle.localAddress != localAddress { continue }
+            if handle.id == ctx.client.id {
+                if skipMe { continue }
+                ctx.client.closeAfterReply = true
+            } else {
+                handle.killRequested.store(true, ordering: .relaxed)
+                ctx.server.wake(loop: handle.loopIndex)
+            }
+            killed += 1
+        }
+    }
+    if oldForm {
+        guard killed > 0 else { throw CommandError("ERR No such client") }
+        ctx.out.ok()
+    } else {
+        ctx.out.integer(killed)
+    }
+}
+
+extension ServerState {
+    /// One CLIENT LIST line, with Redis 7's fields (buffers Shoal does not track per client read as 0).
+    func describeClient(_ handle: ClientHandle, now: Milliseconds) -> String {
+        let names = handle.names.withLock { $0 }
+        let commandIndex = handle.lastCommand.load(ordering: .relaxed)
+        let command = commandIndex >= 0 && commandIndex < commands.flattened.count
+            ? commands.flattened[commandIndex].fullName : "NULL"
+        let age = (now - handle.createdAt) / 1000
+        let idle = max(0, now - handle.lastInteraction.load(ordering: .relaxed)) / 1000
+        return "id=\(handle.id) addr=\(handle.address) laddr=\(handle.localAddress) fd=\(handle.fd) name=\(names.name) "
+            + "age=\(age) idle=\(idle) flags=N db=\(handle.database.load(ordering: .relaxed)) sub=0 psub=0 ssub=0 "
+            + "multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+            + "events=r cmd=\(command) user=default redir=-1 resp=\(handle.protocolVersion.load(ordering: .relaxed)) "
+            + "lib-name=\(names.libName) lib-ver=\(names.libVersion)\n"
+    }
+
+    func wake(loop index: Int) {
+        let wakers = wakeLoop.withLock { $0 }
+        if index < wakers.count { wakers[index]() }
+    }
+}

@@ -1,0 +1,107 @@
+import RESP
+import ShoalStore
+
+// Expiry commands (Redis's expire.c). Deadlines are absolute wall-clock milliseconds.
+
+/// The one implementation behind EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT (Redis's `expireGenericCommand`),
+/// with the NX, XX, GT and LT conditions. A deadline already past deletes the key.
+func expireGeneric(_ ctx: CommandContext, seconds: Bool, relative: Bool) throws(CommandError) {
+    let args = ctx.args
+    let name = args.lowercased(0)
+    var amount = try args.integer(2)
+    var nx = false, xx = false, gt = false, lt = false
+    for index in 3..<max(3, args.count) {
+        if args.matches(index, "NX") { nx = true }
+        else if args.matches(index, "XX") { xx = true }
+        else if args.matches(index, "GT") { gt = true }
+        else if args.matches(index, "LT") { lt = true }
+        else { throw CommandError("ERR Unsupported option \(args.string(index))") }
+    }
+    if nx && (xx || gt || lt) { throw CommandError("ERR NX and XX, GT or LT options at the same time are not compatible") }
+    if gt && lt { throw CommandError("ERR GT and LT options at the same time are not compatible") }
+    if seconds {
+        let (product, overflow) = amount.multipliedReportingOverflow(by: 1000)
+        if overflow { throw .invalidExpire(name) }
+        amount = product
+    }
+    if relative {
+        let (sum, overflow) = amount.addingReportingOverflow(ctx.now)
+        if overflow { throw .invalidExpire(name) }
+        amount = sum
+    }
+    let deadline = amount
+    let key = args.key(1)
+    let changed = ctx.keyspace.write(ctx.database, key) { table -> Bool in
+        guard let index = table.lookupForWrite(key, now: ctx.now) else { return false }
+        let current = table.entry(at: index).expiresAt  // 0: no deadline, i.e. infinitely far
+        if nx && current != 0 { return false }
+        if xx && current == 0 { return false }
+        if gt && (current == 0 || deadline <= current) { return false }
+        if lt && current != 0 && deadline >= current { return false }
+        if deadline <= ctx.now {
+            table.remove(at: index)
+        } else {
+            table.setExpiry(at: index, deadline)
+        }
+        return true
+    }
+    if changed { ctx.noteDirty() }
+    ctx.out.integer(changed ? 1 : 0)
+}
+
+/// TTL, PTTL, EXPIRETIME and PEXPIRETIME: -2 for a missing key, -1 for a key without a deadline.
+func reportExpiry(_ ctx: CommandContext, _ transform: (_ deadline: Milliseconds) -> Int64) {
+    let key = ctx.args.key(1)
+    let reply: Int64 = ctx.keyspace.read(ctx.database, key) { table in
+        guard let index = table.lookup(key, now: ctx.now) else { return -2 }
+        let deadline = table.entry(at: index).expiresAt
+        return deadline == 0 ? -1 : transform(deadline)
+    }
+    ctx.out.integer(reply)
+}
+
+let expireCommands: [Command] = [
+    Command("expire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Sets the expiration time of a key in seconds.") { ctx throws(CommandError) in
+        try expireGeneric(ctx, seconds: true, relative: true)
+    },
+    Command("pexpire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Sets the expiration time of a key in milliseconds.", since: "2.6.0") { ctx throws(CommandError) in
+        try expireGeneric(ctx, seconds: false, relative: true)
+    },
+    Command("expireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Sets the expiration time of a key to a Unix timestamp.", since: "1.2.0") { ctx throws(CommandError) in
+        try expireGeneric(ctx, seconds: true, relative: false)
+    },
+    Command("pexpireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.", since: "2.6.0") {
+        ctx throws(CommandError) in try expireGeneric(ctx, seconds: false, relative: false)
+    },
+    Command("ttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Returns the expiration time in seconds of a key.") { ctx throws(CommandError) in
+        reportExpiry(ctx) { (max(0, $0 - ctx.now) + 500) / 1000 }
+    },
+    Command("pttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Returns the expiration time in milliseconds of a key.", since: "2.6.0") { ctx throws(CommandError) in
+        reportExpiry(ctx) { max(0, $0 - ctx.now) }
+    },
+    Command("expiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Returns the expiration time of a key as a Unix timestamp.", since: "7.0.0") { ctx throws(CommandError) in
+        reportExpiry(ctx) { $0 / 1000 }
+    },
+    Command("pexpiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.", since: "7.0.0") {
+        ctx throws(CommandError) in reportExpiry(ctx) { $0 }
+    },
+    Command("persist", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Removes the expiration time of a key.", since: "2.2.0") { ctx throws(CommandError) in
+        let key = ctx.args.key(1)
+        let changed = ctx.keyspace.write(ctx.database, key) { table -> Bool in
+            guard let index = table.lookupForWrite(key, now: ctx.now), table.entry(at: index).expiresAt != 0 else { return false }
+            table.setExpiry(at: index, 0)
+            return true
+        }
+        if changed { ctx.noteDirty() }
+        ctx.out.integer(changed ? 1 : 0)
+    },
+]

@@ -1,0 +1,247 @@
+import RESP
+import ShoalStore
+
+// Generic key commands (Redis's db.c). Multi-key commands lock all their shards together (ascending order),
+// so DEL k1 k2, RENAME, COPY and MOVE are atomic: no client ever sees a key both in its old and new place, or
+// in neither.
+
+/// DEL and UNLINK: Shoal frees memory inline either way (values are reference-counted, not walked).
+func deleteKeys(_ ctx: CommandContext) {
+    let args = ctx.args
+    let keys = (1..<args.count).map { args.key($0) }
+    let removed = ctx.keyspace.withShards(ctx.keyspace.shardIDs(database: ctx.database, hashes: keys.map(\.hash)), exclusive: true) {
+        group -> Int in
+        var removed = 0
+        for key in keys {
+            group.withTable(database: ctx.database, hash: key.hash) { table in
+                if let index = table.lookupForWrite(key, now: ctx.now) {
+                    table.remove(at: index)
+                    removed += 1
+                }
+            }
+        }
+        return removed
+    }
+    ctx.noteDirty(removed)
+    ctx.out.integer(removed)
+}
+
+/// EXISTS and TOUCH: how many of the named keys exist (a key named twice counts twice, as in Redis).
+func countExisting(_ ctx: CommandContext) {
+    let args = ctx.args
+    let keys = (1..<args.count).map { args.key($0) }
+    let found = ctx.keyspace.withShards(ctx.keyspace.shardIDs(database: ctx.database, hashes: keys.map(\.hash)), exclusive: false) {
+        group -> Int in
+        keys.reduce(0) { total, key in
+            total + group.withTable(database: ctx.database, hash: key.hash) { table in
+                table.lookup(key, now: ctx.now) != nil ? 1 : 0
+            }
+        }
+    }
+    ctx.out.integer(found)
+}
+
+/// RENAME and RENAMENX (Redis's `renameGenericCommand`). Returns whether the key moved.
+func renameGeneric(_ ctx: CommandContext, onlyIfAbsent: Bool) throws(CommandError) -> Bool {
+    let source = ctx.args.key(1)
+    let target = ctx.args.key(2)
+    let database = ctx.database
+    let moved = try ctx.keyspace.withShards(
+        ctx.keyspace.shardIDs(database: database, hashes: [source.hash, target.hash]), exclusive: true
+    ) { group throws(CommandError) -> Bool in
+        let exists = group.withTable(database: database, hash: source.hash) { $0.lookupForWrite(source, now: ctx.now) != nil }
+        guard exists else { throw .noSuchKey }
+        if source.hash == target.hash && source.bytes.elementsEqual(target.bytes) { return !onlyIfAbsent }
+        if onlyIfAbsent {
+            let taken = group.withTable(database: database, hash: target.hash) { $0.lookupForWrite(target, now: ctx.now) != nil }
+            if taken { return false }
+        }
+        guard let entry = group.withTable(database: database, hash: source.hash, { $0.remove(source) }) else { return false }
+        group.withTable(database: database, hash: target.hash) { table in table.set(target, entry) }
+        return true
+    }
+    if moved { ctx.noteDirty(2) }
+    return moved
+}
+
+let keyCommands: [Command] = [
+    Command("del", arity: -2, flags: [.write], keys: (1, -1, 1), group: "generic",
+            summary: "Deletes one or more keys.", complexity: "O(N)") { ctx throws(CommandError) in deleteKeys(ctx) },
+    Command("unlink", arity: -2, flags: [.write, .fast], keys: (1, -1, 1), group: "generic",
+            summary: "Asynchronously deletes one or more keys.", since: "4.0.0", complexity: "O(N)") {
+        ctx throws(CommandError) in deleteKeys(ctx)
+    },
+    Command("exists", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
+            summary: "Determines whether one or more keys exist.", complexity: "O(N)") {
+        ctx throws(CommandError) in countExisting(ctx)
+    },
+    Command("touch", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
+            summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+            since: "3.2.1", complexity: "O(N)") { ctx throws(CommandError) in countExisting(ctx) },
+    Command("type", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Determines the type of value stored at a key.") { ctx throws(CommandError) in
+        let key = ctx.args.key(1)
+        let name = ctx.keyspace.read(ctx.database, key) { table in
+            table.lookup(key, now: ctx.now).map { table.entry(at: $0).value.typeName } ?? "none"
+        }
+        ctx.out.simple(name)
+    },
+    Command("keys", arity: 2, flags: [.readonly], group: "generic",
+            summary: "Returns all key names that match a pattern.", complexity: "O(N)") { ctx throws(CommandError) in
+        let pattern = ctx.args.bytes(1)
+        let matchAll = pattern == [UInt8(ascii: "*")]
+        var found: [Key] = []
+        // One consistent view, as Redis's single-threaded KEYS gives: every shard of the database read-locked.
+        ctx.keyspace.withShards(ctx.keyspace.allShardIDs(databases: [ctx.database]), exclusive: false) { group in
+            group.forEachTable { _, table in
+                table.forEachIndex { index in
+                    let entry = table.entry(at: index)
+                    guard !entry.isExpired(at: ctx.now) else { return }
+                    let key = table.key(at: index)
+                    if matchAll || globMatch(pattern, key.bytes) { found.append(key) }
+                }
+            }
+        }
+        ctx.out.arrayHeader(found.count)
+        for key in found { ctx.out.bulk(key.bytes) }
+    },
+    Command("scan", arity: -2, flags: [.readonly], group: "generic",
+            summary: "Iterates over the key names in the database.", since: "2.8.0",
+            complexity: "O(1) for every call. O(N) for a complete iteration.") { ctx throws(CommandError) in
+        let args = ctx.args
+        guard let cursor = UInt64(args.string(1)) else { throw .invalidCursor }
+        var count = 10
+        var pattern: [UInt8]?
+        var typeName: String?
+        var index = 2
+        while index < args.count {
+            guard index + 1 < args.count else { throw .syntax }
+            if args.matches(index, "COUNT") {
+                let value = try args.integer(index + 1)
+                guard value >= 1 else { throw .syntax }
+                count = Int(min(value, Int64(Int32.max)))
+            } else if args.matches(index, "MATCH") {
+                pattern = args.bytes(index + 1)
+                if pattern == [UInt8(ascii: "*")] { pattern = nil }
+            } else if args.matches(index, "TYPE") {
+                typeName = args.lowercased(index + 1)
+            } else {
+                throw .syntax
+            }
+            index += 2
+        }
+        var keys: [[UInt8]] = []
+        let next = ctx.keyspace.scan(database: ctx.database, cursor: cursor, count: count, now: ctx.now) { key, entry in
+            if let pattern, !globMatch(pattern, key.bytes) { return }
+            if let typeName, entry.value.typeName != typeName { return }
+            keys.append(key.bytes)
+        }
+        ctx.out.arrayHeader(2)
+        ctx.out.bulk(String(next))
+        ctx.out.bulkArray(keys)
+    },
+    Command("randomkey", arity: 1, flags: [.readonly], group: "generic",
+            summary: "Returns a random key name from the database.") { ctx throws(CommandError) in
+        if let key = ctx.keyspace.randomKey(database: ctx.database, now: ctx.now) { ctx.out.bulk(key.bytes) } else { ctx.out.null() }
+    },
+    Command("rename", arity: 3, flags: [.write], keys: (1, 2, 1), group: "generic",
+            summary: "Renames a key and overwrites the destination.") { ctx throws(CommandError) in
+        _ = try renameGeneric(ctx, onlyIfAbsent: false)
+        ctx.out.ok()
+    },
+    Command("renamenx", arity: 3, flags: [.write, .fast], keys: (1, 2, 1), group: "generic",
+            summary: "Renames a key only when the target key name doesn't exist.") { ctx throws(CommandError) in
+        ctx.out.integer(try renameGeneric(ctx, onlyIfAbsent: true) ? 1 : 0)
+    },
+    Command("copy", arity: -3, flags: [.write, .denyOOM], keys: (1, 2, 1), group: "generic",
+            summary: "Copies the value of a key to a new key.", since: "6.2.0", complexity: "O(N)") { ctx throws(CommandError) in
+        let args = ctx.args
+        var targetDatabase = ctx.database
+        var replace = false
+        var index = 3
+        while index < args.count {
+            if args.matches(index, "REPLACE") {
+                replace = true
+            } else if args.matches(index, "DB"), index + 1 < args.count {
+                targetDatabase = try ctx.databaseIndex(index + 1)
+                index += 1
+            } else {
+                throw .syntax
+            }
+            index += 1
+        }
+        let source = args.key(1)
+        let target = args.key(2)
+        if targetDatabase == ctx.database && source.hash == target.hash && source.bytes.elementsEqual(target.bytes) {
+            throw .sameObject
+        }
+        let ids = [ShardID(database: ctx.database, shard: ctx.keyspace.shardIndex(for: source.hash)),
+                   ShardID(database: targetDatabase, shard: ctx.keyspace.shardIndex(for: target.hash))]
+        let copied = ctx.keyspace.withShards(ids, exclusive: true) { group -> Bool in
+            let entry = group.withTable(database: ctx.database, hash: source.hash) { table in
+                table.lookupForWrite(source, now: ctx.now).map { table.entry(at: $0) }
+            }
+            guard let entry else { return false }
+            return group.withTable(database: targetDatabase, hash: target.hash) { table in
+                if !replace && table.lookupForWrite(target, now: ctx.now) != nil { return false }
+                table.set(target, entry)
+                return true
+            }
+        }
+        if copied { ctx.noteDirty() }
+        ctx.out.integer(copied ? 1 : 0)
+    },
+    Command("move", arity: 3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Moves a key to another database.") { ctx throws(CommandError) in
+        let targetDatabase = try ctx.databaseIndex(2)
+        guard targetDatabase != ctx.database else { throw .sameObject }
+        let key = ctx.args.key(1)
+        let shard = ctx.keyspace.shardIndex(for: key.hash)
+        let ids = [ShardID(database: ctx.database, shard: shard), ShardID(database: targetDatabase, shard: shard)]
+        let moved = ctx.keyspace.withShards(ids, exclusive: true) { group -> Bool in
+            let exists = group.withTable(database: ctx.database, hash: key.hash) { $0.lookupForWrite(key, now: ctx.now) != nil }
+            guard exists else { return false }
+            let taken = group.withTable(database: targetDatabase, hash: key.hash) { $0.lookupForWrite(key, now: ctx.now) != nil }
+            guard !taken else { return false }
+            guard let entry = group.withTable(database: ctx.database, hash: key.hash, { $0.remove(key) }) else { return false }
+            group.withTable(database: targetDatabase, hash: key.hash) { $0.set(key, entry) }
+            return true
+        }
+        if moved { ctx.noteDirty() }
+        ctx.out.integer(moved ? 1 : 0)
+    },
+    Command("dbsize", arity: 1, flags: [.readonly, .fast], group: "server",
+            summary: "Returns the number of keys in the database.") { ctx throws(CommandError) in
+        ctx.out.integer(ctx.keyspace.count(database: ctx.database))
+    },
+    Command("flushdb", arity: -1, flags: [.write], group: "server",
+            summary: "Removes all keys from the current database.", complexity: "O(N)") { ctx throws(CommandError) in
+        try checkFlushArguments(ctx)
+        ctx.noteDirty(ctx.keyspace.flush(database: ctx.database))
+        ctx.out.ok()
+    },
+    Command("flushall", arity: -1, flags: [.write], group: "server",
+            summary: "Removes all keys from all databases.", complexity: "O(N)") { ctx throws(CommandError) in
+        try checkFlushArguments(ctx)
+        ctx.keyspace.flushAll()
+        ctx.noteDirty()
+        ctx.out.ok()
+    },
+    Command("swapdb", arity: 3, flags: [.write, .fast], group: "server",
+            summary: "Swaps two Redis databases.", since: "4.0.0", complexity: "O(N)") { ctx throws(CommandError) in
+        guard let first = parseInt64(ctx.args[1]) else { throw CommandError("ERR invalid first DB index") }
+        guard let second = parseInt64(ctx.args[2]) else { throw CommandError("ERR invalid second DB index") }
+        let count = Int64(ctx.keyspace.databaseCount)
+        guard first >= 0, first < count, second >= 0, second < count else { throw .dbIndexOutOfRange }
+        ctx.keyspace.swapDatabases(Int(first), Int(second))
+        ctx.noteDirty()
+        ctx.out.ok()
+    },
+]
+
+/// FLUSHDB and FLUSHALL take an optional ASYNC or SYNC.
+private func checkFlushArguments(_ ctx: CommandContext) throws(CommandError) {
+    if ctx.args.count > 2 || (ctx.args.count == 2 && !ctx.args.matches(1, "ASYNC") && !ctx.args.matches(1, "SYNC")) {
+        throw .syntax
+    }
+}

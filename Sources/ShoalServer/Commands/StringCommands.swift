@@ -1,0 +1,430 @@
+import RESP
+import ShoalStore
+
+// The string commands (Redis's t_string.c). Each read-modify-write runs inside one `keyspace.write` closure,
+// that is under one shard write lock, so INCR, APPEND, SETNX, GETSET and friends are atomic.
+
+/// SET's options as parsed by `parseSetOptions`.
+struct SetOptions {
+    enum Condition { case always, ifAbsent, ifPresent }
+    var condition = Condition.always
+    var returnOld = false
+    var expiry = ExpiryArgument.none
+}
+
+/// Parses `[NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms|KEEPTTL]` from `start` on, as Redis's
+/// `parseExtendedStringArgumentsOrReply`: conflicting or unknown options are a syntax error.
+func parseSetOptions(_ ctx: CommandContext, from start: Int) throws(CommandError) -> SetOptions {
+    var options = SetOptions()
+    var hasExpiry = false
+    var keepTTL = false
+    var index = start
+    let args = ctx.args
+    while index < args.count {
+        let hasNext = index + 1 < args.count
+        if args.matches(index, "NX"), options.condition != .ifPresent {
+            options.condition = .ifAbsent
+        } else if args.matches(index, "XX"), options.condition != .ifAbsent {
+            options.condition = .ifPresent
+        } else if args.matches(index, "GET") {
+            options.returnOld = true
+        } else if args.matches(index, "KEEPTTL"), !hasExpiry {
+            keepTTL = true
+            options.expiry = .keepTTL
+        } else if hasNext, !keepTTL, !hasExpiry,
+            args.matches(index, "EX") || args.matches(index, "PX") || args.matches(index, "EXAT")
+                || args.matches(index, "PXAT")
+        {
+            let seconds = args.matches(index, "EX") || args.matches(index, "EXAT")
+            let relative = args.matches(index, "EX") || args.matches(index, "PX")
+            hasExpiry = true
+            let amount = try args.integer(index + 1)
+            options.expiry = .at(try absoluteDeadline(amount, seconds: seconds, relative: relative, now: ctx.now, command: "set"))
+            index += 1
+        } else {
+            throw .syntax
+        }
+        index += 1
+    }
+    return options
+}
+
+/// The one implementation behind SET, SETNX, SETEX, PSETEX and GETSET (Redis's `setGenericCommand`).
+/// Returns whether the value was stored; with `returnOld` it replies with the previous value itself.
+@discardableResult
+func setGeneric(_ ctx: CommandContext, keyIndex: Int, valueIndex: Int, options: SetOptions) throws(CommandError) -> Bool {
+    let key = ctx.args.key(keyIndex)
+    let value = ctx.args.bytes(valueIndex)
+    let stored = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Bool in
+        let existing = table.lookupForWrite(key, now: ctx.now)
+        if options.returnOld {
+            if let existing { try ctx.replyBulk(table.entry(at: existing)) } else { ctx.out.null() }
+        }
+        switch options.condition {
+        case .ifAbsent where existing != nil, .ifPresent where existing == nil:
+            return false
+        default:
+            break
+        }
+        switch options.expiry {
+        case .keepTTL:
+            if let existing { table.setValue(at: existing, .string(value)) } else { table.insert(key.owned(), Entry(value: .string(value))) }
+        case .at(let deadline):
+            table.set(key, Entry(value: .string(value), expiresAt: deadline))
+        case .none, .persist:
+            table.set(key, Entry(value: .string(value)))
+        }
+        return true
+    }
+    if stored { ctx.noteDirty() }
+    return stored
+}
+
+/// INCR, DECR, INCRBY and DECRBY (Redis's `incrDecrCommand`).
+func incrementBy(_ ctx: CommandContext, _ increment: Int64) throws(CommandError) {
+    let key = ctx.args.key(1)
+    let result = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Int64 in
+        let existing = table.lookupForWrite(key, now: ctx.now)
+        var current: Int64 = 0
+        if let existing {
+            guard let value = parseInt64(try table.entry(at: existing).stringBytes()) else { throw .notInteger }
+            current = value
+        }
+        let (sum, overflow) = current.addingReportingOverflow(increment)
+        if overflow { throw .overflow }
+        var text: [UInt8] = []
+        text.appendDecimal(sum)
+        if let existing { table.setValue(at: existing, .string(text)) } else { table.insert(key.owned(), Entry(value: .string(text))) }
+        return sum
+    }
+    ctx.noteDirty()
+    ctx.out.integer(result)
+}
+
+let stringCommands: [Command] = [
+    Command("get", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
+            summary: "Returns the string value of a key.") { ctx throws(CommandError) in
+        let key = ctx.args.key(1)
+        try ctx.keyspace.read(ctx.database, key) { table throws(CommandError) in
+            guard let index = table.lookup(key, now: ctx.now) else {
+                ctx.noteLookup(hit: false)
+                ctx.out.null()
+                return
+            }
+            ctx.noteLookup(hit: true)
+            try ctx.replyBulk(table.entry(at: index))
+        }
+    },
+    Command("set", arity: -3, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+            summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+            since: "1.0.0") { ctx throws(CommandError) in
+        let options = try parseSetOptions(ctx, from: 3)
+        let stored = try setGeneric(ctx, keyIndex: 1, valueIndex: 2, options: options)
+        if !options.returnOld {
+            if stored { ctx.out.ok() } else { ctx.out.null() }
+        }
+    },
+    Command("setnx", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+            summary: "Set the string value of a key only when the key doesn't exist.") { ctx throws(CommandError) in
+        var options = SetOptions()
+        options.condition = .ifAbsent
+        ctx.out.integer(try setGeneric(ctx, keyIndex: 1, valueIndex: 2, options: options) ? 1 : 0)
+    },
+    Command("setex", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+            summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+            since: "2.0.0") { ctx throws(CommandError) in
+        var options = SetOptions()
+        options.expiry = .at(try absoluteDeadline(try ctx.args.integer(2), seconds: true, relative: true, now: ctx.now, command: "setex"))
+        try setGeneric(ctx, keyIndex: 1, valueIndex: 3, options: options)
+        ctx.out.ok()
+    },
+    Command("psetex", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+            summary: "Sets both string value and expiration time in milliseconds of a key.",
+            since: "2.6.0") { ctx throws(CommandError) in
+        var options = SetOptions()
+        options.expiry = .at(try absoluteDeadline(try ctx.args.integer(2), seconds: false, relative: true, now: ctx.now, command: "psetex"))
+        try setGeneric(ctx, keyIndex: 1, valueIndex: 3, options: options)
+        ctx.out.ok()
+    },
+    Command("getset", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+            summary: "Returns the previous string value of a key after setting it to a new value.") { ctx throws(CommandError) in
+        var options = SetOptions()
+        options.returnOld = true
+        try setGeneric(ctx, keyIndex: 1, valueIndex: 2, options: options)
+    },
+    Command("getdel", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
+            summary: "Returns the string value of a key after deleting the key.", since: "6.2.0") { ctx throws(CommandError) in
+        let key = ctx.args.key(1)
+        let removed = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Bool in
+            guard let index = table.lookupForWrite(key, now: ctx.now) else {
+                ctx.out.null()
+                return false
+            }
+            try ctx.replyBulk(table.entry(at: index))
+            table.remove(at: index)
+            return true
+        }
+        ctx.noteLookup(hit: removed)
+        if removed { ctx.noteDirty() }
+    },
+    Command("getex", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
+            summary: "Returns the string value of a key after setting its expiration time.", since: "6.2.0") { ctx throws(CommandError) in
+        var expiry = ExpiryArgument.none
+        let args = ctx.args
+        var index = 2
+        while index < args.count {
+            let hasNext = index + 1 < args.count
+            if case .none = expiry, args.matches(index, "PERSIST") {
+                expiry = .persist
+            } else if case .none = expiry, hasNext,
+                args.matches(index, "EX") || args.matches(index, "PX") || args.matches(index, "EXAT")
+                    || args.matches(index, "PXAT")
+            {
+                let seconds = args.matches(index, "EX") || args.matches(index, "EXAT")
+                let relative = args.matches(index, "EX") || args.matches(index, "PX")
+                expiry = .at(try absoluteDeadline(try args.integer(index + 1), seconds: seconds, relative: relative,
+                                                  now: ctx.now, command: "getex"))
+                index += 1
+            } else {
+                throw .syntax
+            }
+            index += 1
+        }
+        let key = args.key(1)
+        try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) in
+            guard let found = table.lookupForWrite(key, now: ctx.now) else {
+                ctx.noteLookup(hit: false)
+                ctx.out.null()
+                return
+            }
+            ctx.noteLookup(hit: true)
+            try ctx.replyBulk(table.entry(at: found))
+            switch expiry {
+            case .at(let deadline) where deadline <= ctx.now:
+                table.remove(at: found)
+                ctx.noteDirty()
+            case .at(let deadline):
+                table.setExpiry(at: found, deadline)
+                ctx.noteDirty()
+            case .persist:
+                if table.entry(at: found).expiresAt != 0 {
+                    table.setExpiry(at: found, 0)
+                    ctx.noteDirty()
+                }
+            case .none, .keepTTL:
+                break
+            }
+        }
+    },
+    Command("mget", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "string",
+            summary: "Atomically returns the string values of one or more keys.") { ctx throws(CommandError) in
+        let args = ctx.args
+        let keys = (1..<args.count).map { args.key($0) }
+        // All shards read-locked together: an MSET is seen entirely or not at all.
+        ctx.keyspace.withShards(ctx.keyspace.shardIDs(database: ctx.database, hashes: keys.map(\.hash)), exclusive: false) { group in
+            ctx.out.arrayHeader(keys.count)
+            for key in keys {
+                group.withTable(database: ctx.database, hash: key.hash) { table in
+                    if let index = table.lookup(key, now: ctx.now), case .string(let bytes) = table.entry(at: index).value {
+                        ctx.noteLookup(hit: true)
+                        ctx.out.bulk(bytes)
+                    } else {
+                        ctx.noteLookup(hit: false)
+                        ctx.out.null()
+                    }
+                }
+            }
+        }
+    },
+    Command("mset", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
+            summary: "Atomically creates or modifies the string values of one or more keys.",
+            since: "1.0.1") { ctx throws(CommandError) in
+        try msetGeneric(ctx, onlyIfAllAbsent: false)
+        ctx.out.ok()
+    },
+    Command("msetnx", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
+            summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+            since: "1.0.1") { ctx throws(CommandError) in
+        ctx.out.integer(try msetGeneric(ctx, onlyIfAllAbsent: true) ? 1 : 0)
+    },
+    Command("append", arity: 3, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+            summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+            since: "2.0.0") { ctx throws(CommandError) in
+        let key = ctx.args.key(1)
+        let suffix = ctx.args[2]
+        let limit = ctx.maxBulkLength
+        let length = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Int in
+            guard let index = table.lookupForWrite(key, now: ctx.now) else {
+                table.insert(key.owned(), Entry(value: .string(Array(suffix))))
+                return suffix.count
+            }
+            let current = try table.entry(at: index).stringBytes().count
+            guard current + suffix.count <= limit else { throw .stringTooLong }
+            return table.modifyValue(at: index) { value -> Int in
+                switch value {
+                case .string(var bytes):
+                    value = .string([])  // drop the table's reference so the append happens in place
+                    bytes.append(contentsOf: suffix)
+                    value = .string(bytes)
+                    return bytes.count
+                }
+            }
+        }
+        ctx.noteDirty()
+        ctx.out.integer(length)
+    },
+    Command("strlen", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
+            summary: "Returns the length of a string value.", since: "2.2.0") { ctx throws(CommandError) in
+        let key = ctx.args.key(1)
+        let length = try ctx.keyspace.read(ctx.database, key) { table throws(CommandError) -> Int in
+            guard let index = table.lookup(key, now: ctx.now) else { return 0 }
+            return try table.entry(at: index).stringBytes().count
+        }
+        ctx.out.integer(length)
+    },
+    Command("incr", arity: 2, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+            summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.") {
+        ctx throws(CommandError) in try incrementBy(ctx, 1)
+    },
+    Command("decr", arity: 2, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+            summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.") {
+        ctx throws(CommandError) in try incrementBy(ctx, -1)
+    },
+    Command("incrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+            summary: "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.") {
+        ctx throws(CommandError) in try incrementBy(ctx, try ctx.args.integer(2))
+    },
+    Command("decrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+            summary: "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.") {
+        ctx throws(CommandError) in
+        let amount = try ctx.args.integer(2)
+        guard amount != Int64.min else { throw CommandError("ERR decrement would overflow") }
+        try incrementBy(ctx, -amount)
+    },
+    Command("incrbyfloat", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+            summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+            since: "2.6.0") { ctx throws(CommandError) in
+        let increment = try ctx.args.double(2)
+        let key = ctx.args.key(1)
+        let text = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> [UInt8] in
+            let existing = table.lookupForWrite(key, now: ctx.now)
+            var current = 0.0
+            if let existing {
+                let bytes = try table.entry(at: existing).stringBytes()
+                guard let value = bytes.withUnsafeBytes({ parseDouble($0) }) else { throw .notFloat }
+                current = value
+            }
+            let sum = current + increment
+            guard sum.isFinite else { throw CommandError("ERR increment would produce NaN or Infinity") }
+            let text = Array(formatHumanFriendly(sum).utf8)
+            if let existing { table.setValue(at: existing, .string(text)) } else { table.insert(key.owned(), Entry(value: .string(text))) }
+            return text
+        }
+        ctx.noteDirty()
+        ctx.out.bulk(text)
+    },
+    Command("getrange", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: "string",
+            summary: "Returns a substring of the string stored at a key.", since: "2.4.0", complexity: "O(N)") {
+        ctx throws(CommandError) in try getRange(ctx)
+    },
+    Command("substr", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: "string",
+            summary: "Returns a substring from a string value.", complexity: "O(N)") {
+        ctx throws(CommandError) in try getRange(ctx)
+    },
+    Command("setrange", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+            summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
+            since: "2.2.0") { ctx throws(CommandError) in
+        let offset = try ctx.args.integer(2)
+        guard offset >= 0 else { throw CommandError("ERR offset is out of range") }
+        let patch = ctx.args[3]
+        let key = ctx.args.key(1)
+        let limit = ctx.maxBulkLength
+        let length = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Int in
+            let existing = table.lookupForWrite(key, now: ctx.now)
+            let currentLength = try existing.map { index throws(CommandError) in try table.entry(at: index).stringBytes().count } ?? 0
+            if patch.count == 0 { return currentLength }
+            guard offset + Int64(patch.count) <= Int64(limit) else { throw .stringTooLong }
+            let end = Int(offset) + patch.count
+            func apply(_ bytes: inout [UInt8]) {
+                if bytes.count < end { bytes.append(contentsOf: repeatElement(0, count: end - bytes.count)) }
+                bytes.withUnsafeMutableBytes { target in
+                    UnsafeMutableRawBufferPointer(rebasing: target[Int(offset)..<end]).copyMemory(from: patch)
+                }
+            }
+            guard let existing else {
+                var bytes: [UInt8] = []
+                apply(&bytes)
+                table.insert(key.owned(), Entry(value: .string(bytes)))
+                return bytes.count
+            }
+            return table.modifyValue(at: existing) { value -> Int in
+                switch value {
+                case .string(var bytes):
+                    value = .string([])
+                    apply(&bytes)
+                    value = .string(bytes)
+                    return bytes.count
+                }
+            }
+        }
+        if patch.count > 0 { ctx.noteDirty() }
+        ctx.out.integer(length)
+    },
+]
+
+/// MSET and MSETNX: every shard involved is write-locked for the whole command, so readers see all of it or
+/// none of it. Returns whether the keys were set.
+func msetGeneric(_ ctx: CommandContext, onlyIfAllAbsent: Bool) throws(CommandError) -> Bool {
+    let args = ctx.args
+    guard args.count % 2 == 1 else { throw .wrongArity(onlyIfAllAbsent ? "msetnx" : "mset") }
+    let keys = stride(from: 1, to: args.count, by: 2).map { args.key($0) }
+    let ids = ctx.keyspace.shardIDs(database: ctx.database, hashes: keys.map(\.hash))
+    let stored = ctx.keyspace.withShards(ids, exclusive: true) { group -> Bool in
+        if onlyIfAllAbsent {
+            for key in keys {
+                let exists = group.withTable(database: ctx.database, hash: key.hash) { table in
+                    table.lookupForWrite(key, now: ctx.now) != nil
+                }
+                if exists { return false }
+            }
+        }
+        for (position, key) in keys.enumerated() {
+            let value = args.bytes(2 + position * 2)
+            group.withTable(database: ctx.database, hash: key.hash) { table in
+                table.set(key, Entry(value: .string(value)))
+            }
+        }
+        return true
+    }
+    if stored { ctx.noteDirty(keys.count) }
+    return stored
+}
+
+/// GETRANGE/SUBSTR with Redis 7's index rules (negative indices count from the end, clamped).
+func getRange(_ ctx: CommandContext) throws(CommandError) {
+    var start = try ctx.args.integer(2)
+    var end = try ctx.args.integer(3)
+    let key = ctx.args.key(1)
+    try ctx.keyspace.read(ctx.database, key) { table throws(CommandError) in
+        guard let index = table.lookup(key, now: ctx.now) else {
+            ctx.out.bulk([UInt8]())
+            return
+        }
+        let bytes = try table.entry(at: index).stringBytes()
+        let length = Int64(bytes.count)
+        if start < 0 && end < 0 && start > end {
+            ctx.out.bulk([UInt8]())
+            return
+        }
+        if start < 0 { start = length + start }
+        if end < 0 { end = length + end }
+        if start < 0 { start = 0 }
+        if end < 0 { end = 0 }
+        if end >= length { end = length - 1 }
+        if start > end || length == 0 {
+            ctx.out.bulk([UInt8]())
+        } else {
+            ctx.out.bulk(bytes[Int(start)...Int(end)])
+        }
+    }
+}

@@ -1,0 +1,327 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import RESP
+import Synchronization
+
+/// Every setting, with Redis's names where Redis has the option. Defaults match Redis 7 (and
+/// `conf/shoal.conf`, which documents each one).
+public struct ServerConfig: Sendable, Equatable {
+    public var bind = ["127.0.0.1", "-::1"]
+    public var port = 6379
+    public var protectedMode = true
+    public var requirepass = ""
+    public var maxclients = 10000
+    public var timeout = 0
+    public var tcpKeepalive = 300
+    public var tcpBacklog = 511
+    public var maxmemory = 0
+    public var maxmemoryPolicy = "noeviction"
+    public var maxmemorySamples = 5
+    public var save: [SaveRule] = [SaveRule(seconds: 3600, changes: 1), SaveRule(seconds: 300, changes: 100),
+                                   SaveRule(seconds: 60, changes: 10000)]
+    public var dir = "."
+    public var dbfilename = "dump.shoal"
+    public var loglevel = "notice"
+    public var logfile = ""
+    public var databases = 16
+    /// 0 means one event loop per core.
+    public var ioThreads = 0
+    /// Shards per database; a power of two.
+    public var shards = 64
+    public var hz = 10
+    public var clientQueryBufferLimit = 1024 * 1024 * 1024
+    public var protoMaxBulkLen = 512 * 1024 * 1024
+    /// `client-output-buffer-limit normal <hard> <soft> <soft-seconds>`; 0 disables a limit, as in Redis.
+    public var outputBufferHardLimit = 0
+    public var outputBufferSoftLimit = 0
+    public var outputBufferSoftSeconds = 0
+    public var pidfile = ""
+    public var daemonize = false
+
+    public init() {}
+
+    /// Event loops to run: `io-threads`, or the number of cores.
+    public var effectiveIOThreads: Int {
+        ioThreads > 0 ? ioThreads : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+}
+
+/// One `save <seconds> <changes>` rule.
+public struct SaveRule: Sendable, Equatable {
+    public var seconds: Int
+    public var changes: Int
+}
+
+/// A configuration value that could not be applied; `message` is Redis's wording where Redis has one.
+public struct ConfigError: Error, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+
+    static let badDirective = ConfigError("Bad directive or wrong number of arguments")
+    static let notInteger = ConfigError("argument couldn't be parsed into an integer")
+    static let notBoolean = ConfigError("argument must be 'yes' or 'no'")
+    static let notMemory = ConfigError("argument must be a memory value")
+}
+
+/// The option table: the single description of every option, used by the config file, the command line and
+/// CONFIG GET/SET.
+struct ConfigOption: Sendable {
+    let name: String
+    /// Can CONFIG SET change it while running?
+    let mutable: Bool
+    let get: @Sendable (ServerConfig) -> String
+    let set: @Sendable (inout ServerConfig, [String]) throws(ConfigError) -> Void
+
+    static func integer(
+        _ name: String, _ path: WritableKeyPath<ServerConfig, Int> & Sendable, mutable: Bool = true,
+        range: ClosedRange<Int> = 0...Int.max
+    ) -> ConfigOption {
+        ConfigOption(name: name, mutable: mutable, get: { String($0[keyPath: path]) }) { config, args throws(ConfigError) in
+            guard args.count == 1 else { throw .badDirective }
+            guard let value = Int(args[0]) else { throw .notInteger }
+            guard range.contains(value) else {
+                throw ConfigError("argument must be between \(range.lowerBound) and \(range.upperBound) inclusive")
+            }
+            config[keyPath: path] = value
+        }
+    }
+
+    static func memory(_ name: String, _ path: WritableKeyPath<ServerConfig, Int> & Sendable, mutable: Bool = true)
+        -> ConfigOption
+    {
+        ConfigOption(name: name, mutable: mutable, get: { String($0[keyPath: path]) }) { config, args throws(ConfigError) in
+            guard args.count == 1 else { throw .badDirective }
+            guard let value = parseMemory(args[0]) else { throw .notMemory }
+            config[keyPath: path] = value
+        }
+    }
+
+    static func boolean(_ name: String, _ path: WritableKeyPath<ServerConfig, Bool> & Sendable, mutable: Bool = true)
+        -> ConfigOption
+    {
+        ConfigOption(name: name, mutable: mutable, get: { $0[keyPath: path] ? "yes" : "no" }) {
+            config, args throws(ConfigError) in
+            guard args.count == 1 else { throw .badDirective }
+            switch args[0].lowercased() {
+            case "yes": config[keyPath: path] = true
+            case "no": config[keyPath: path] = false
+            default: throw .notBoolean
+            }
+        }
+    }
+
+    static func string(
+        _ name: String, _ path: WritableKeyPath<ServerConfig, String> & Sendable, mutable: Bool = true,
+        choices: [String]? = nil
+    ) -> ConfigOption {
+        ConfigOption(name: name, mutable: mutable, get: { $0[keyPath: path] }) { config, args throws(ConfigError) in
+            guard args.count == 1 else { throw .badDirective }
+            if let choices {
+                let value = args[0].lowercased()
+                guard choices.contains(value) else { throw ConfigError("argument(s) must be one of the following: \(choices.joined(separator: ", "))") }
+                config[keyPath: path] = value
+            } else {
+                config[keyPath: path] = args[0]
+            }
+        }
+    }
+}
+
+/// Parses Redis memory values: `1000`, `1k` (1000), `1kb` (1024), `100mb`, `1gb`, case-insensitive.
+public func parseMemory(_ text: String) -> Int? {
+    let lower = text.lowercased()
+    let units: [(String, Int)] = [("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000),
+                                  ("m", 1_000_000), ("k", 1000), ("b", 1)]
+    for (suffix, multiplier) in units where lower.hasSuffix(suffix) {
+        guard let value = Int(lower.dropLast(suffix.count)), value >= 0 else { return nil }
+        let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : product
+    }
+    guard let value = Int(lower), value >= 0 else { return nil }
+    return value
+}
+
+extension ConfigOption {
+    static let all: [ConfigOption] = [
+        ConfigOption(name: "bind", mutable: false, get: { $0.bind.joined(separator: " ") }) {
+            config, args throws(ConfigError) in
+            guard !args.isEmpty else { throw .badDirective }
+            config.bind = args
+        },
+        .integer("port", \.port, mutable: false, range: 0...65535),
+        .boolean("protected-mode", \.protectedMode),
+        .string("requirepass", \.requirepass),
+        .integer("maxclients", \.maxclients, range: 1...1_000_000),
+        .integer("timeout", \.timeout),
+        .integer("tcp-keepalive", \.tcpKeepalive),
+        .integer("tcp-backlog", \.tcpBacklog, mutable: false, range: 1...65535),
+        .memory("maxmemory", \.maxmemory),
+        .string("maxmemory-policy", \.maxmemoryPolicy, choices: [
+            "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu",
+            "allkeys-random", "noeviction",
+        ]),
+        .integer("maxmemory-samples", \.maxmemorySamples, range: 1...64),
+        ConfigOption(name: "save", mutable: true, get: { config in
+            config.save.map { "\($0.seconds) \($0.changes)" }.joined(separator: " ")
+        }) { config, args throws(ConfigError) in
+            if args.count == 1 && args[0].isEmpty {
+                config.save = []
+                return
+            }
+            guard !args.isEmpty, args.count % 2 == 0 else { throw ConfigError("Invalid save parameters") }
+            var rules: [SaveRule] = []
+            var index = 0
+            while index < args.count {
+                guard let seconds = Int(args[index]), let changes = Int(args[index + 1]), seconds >= 1, changes >= 0
+                else { throw ConfigError("Invalid save parameters") }
+                rules.append(SaveRule(seconds: seconds, changes: changes))
+                index += 2
+            }
+            config.save = rules
+        },
+        .string("dir", \.dir),
+        .string("dbfilename", \.dbfilename),
+        .string("loglevel", \.loglevel, choices: ["debug", "verbose", "notice", "warning", "nothing"]),
+        .string("logfile", \.logfile, mutable: false),
+        .integer("databases", \.databases, mutable: false, range: 1...1_000_000),
+        .integer("io-threads", \.ioThreads, mutable: false, range: 0...128),
+        ConfigOption(name: "shards", mutable: false, get: { String($0.shards) }) { config, args throws(ConfigError) in
+            guard args.count == 1 else { throw .badDirective }
+            guard let value = Int(args[0]) else { throw .notInteger }
+            guard value >= 1, value <= 65536, value & (value - 1) == 0 else {
+                throw ConfigError("argument must be a power of two between 1 and 65536")
+            }
+            config.shards = value
+        },
+        .integer("hz", \.hz, range: 1...500),
+        .memory("client-query-buffer-limit", \.clientQueryBufferLimit),
+        .memory("proto-max-bulk-len", \.protoMaxBulkLen),
+        ConfigOption(name: "client-output-buffer-limit", mutable: true, get: { config in
+            "normal \(config.outputBufferHardLimit) \(config.outputBufferSoftLimit) \(config.outputBufferSoftSeconds) "
+                + "replica 268435456 67108864 60 pubsub 33554432 8388608 60"
+        }) { config, args throws(ConfigError) in
+            guard args.count % 4 == 0, !args.isEmpty else { throw ConfigError("Wrong number of arguments in buffer limit configuration.") }
+            var index = 0
+            while index < args.count {
+                let kind = args[index].lowercased()
+                guard ["normal", "replica", "slave", "pubsub"].contains(kind) else {
+                    throw ConfigError("Invalid client class specified in buffer limit configuration.")
+                }
+                guard let hard = parseMemory(args[index + 1]), let soft = parseMemory(args[index + 2]),
+                    let seconds = Int(args[index + 3]), seconds >= 0
+                else { throw ConfigError("Error in hard, soft or soft_seconds setting in buffer limit configuration.") }
+                if kind == "normal" {
+                    config.outputBufferHardLimit = hard
+                    config.outputBufferSoftLimit = soft
+                    config.outputBufferSoftSeconds = seconds
+                }
+                index += 4
+            }
+        },
+        .string("pidfile", \.pidfile, mutable: false),
+        .boolean("daemonize", \.daemonize, mutable: false),
+        // Accepted for compatibility with tools that read or set them; Shoal has no AOF.
+        ConfigOption(name: "appendonly", mutable: true, get: { _ in "no" }) { _, args throws(ConfigError) in
+            guard args.count == 1 else { throw .badDirective }
+            guard args[0].lowercased() == "no" else { throw ConfigError("Shoal has no append-only file; use snapshots") }
+        },
+    ]
+
+    static let byName: [String: ConfigOption] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+}
+
+// MARK: - Loading
+
+extension ServerConfig {
+    /// Applies one directive (`name arg...`), as read from a file line or from `--name arg...`.
+    public mutating func apply(_ name: String, _ args: [String]) throws(ConfigError) {
+        guard let option = ConfigOption.byName[name.lowercased()] else { throw .badDirective }
+        try option.set(&self, args)
+    }
+
+    /// Applies redis.conf-style text. Errors name the line and quote it, as Redis does.
+    public mutating func load(text: String, source: String) throws(ConfigError) {
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingSpaces()
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let words = splitArguments(line) else {
+                throw Self.fatal(source: "\(source), line \(number + 1)", line: line, "Unbalanced quotes in configuration line")
+            }
+            guard let name = words.first else { continue }
+            do throws(ConfigError) {
+                try apply(name, Array(words.dropFirst()))
+            } catch {
+                throw Self.fatal(source: "\(source), line \(number + 1)", line: line, error.message)
+            }
+        }
+    }
+
+    /// Applies `--name value ...` arguments: each `--name` takes the words up to the next `--`.
+    public mutating func load(arguments: [String]) throws(ConfigError) {
+        var index = 0
+        while index < arguments.count {
+            let flag = arguments[index]
+            guard flag.hasPrefix("--"), flag.count > 2 else {
+                throw Self.fatal(source: "the command line", line: flag, "Invalid option, expected --name value")
+            }
+            var values: [String] = []
+            index += 1
+            while index < arguments.count, !(arguments[index].hasPrefix("--") && arguments[index].count > 2) {
+                values.append(arguments[index])
+                index += 1
+            }
+            let name = String(flag.dropFirst(2))
+            do throws(ConfigError) {
+                try apply(name, values)
+            } catch {
+                let line = ([flag] + values).joined(separator: " ")
+                throw Self.fatal(source: "the command line option \(flag)", line: line, error.message)
+            }
+        }
+    }
+
+    static func fatal(source: String, line: String, _ message: String) -> ConfigError {
+        ConfigError("""
+
+            *** FATAL CONFIG FILE ERROR (Shoal \(shoalVersion)) ***
+            Reading the configuration file, at \(source)
+            >>> '\(line)'
+            \(message)
+            """)
+    }
+
+    /// Every option matching a glob pattern, as (name, value) pairs for CONFIG GET.
+    func matching(_ pattern: String) -> [(String, String)] {
+        let patternBytes = Array(pattern.utf8)
+        return ConfigOption.all.compactMap { option in
+            globMatch(patternBytes, Array(option.name.utf8), caseInsensitive: true) ? (option.name, option.get(self)) : nil
+        }
+    }
+}
+
+extension Substring {
+    func trimmingSpaces() -> String {
+        var slice = self[...]
+        while let first = slice.first, first == " " || first == "\t" || first == "\r" { slice = slice.dropFirst() }
+        while let last = slice.last, last == " " || last == "\t" || last == "\r" { slice = slice.dropLast() }
+        return String(slice)
+    }
+}
+
+/// The configuration as it is now, shared by all threads. CONFIG SET replaces it whole under the mutex.
+public final class ConfigStore: Sendable {
+    private let state: Mutex<ServerConfig>
+
+    public init(_ config: ServerConfig) { state = Mutex(config) }
+
+    public var current: ServerConfig { state.withLock { $0 } }
+
+    func update<R, E: Error>(_ body: (inout ServerConfig) throws(E) -> R) throws(E) -> R {
+        let result: Result<R, E> = state.withLock { config in
+            do throws(E) { return .success(try body(&config)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+}

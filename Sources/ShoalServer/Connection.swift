@@ -1,0 +1,186 @@
+import Logging
+import RESP
+import ShoalStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client connection, owned by one event loop for its whole life.
+///
+/// Per readable event: one `read` into the query buffer, every complete command in it parsed in place and run
+/// in order, and all their replies sent with one `write` (more only when the socket is full). When a client's
+/// unsent replies pass `pauseThreshold` it is not read from, and its buffered commands wait, until the replies
+/// drain: a client that pipelines without reading cannot make the server buffer without bound.
+final class Connection {
+    let fd: Int32
+    let registration: UInt64
+    let session: ClientSession
+    private let input = InputBuffer()
+    private var parser: RequestParser
+    /// Bytes of `session.out` already written to the socket.
+    private var written = 0
+    private(set) var interest: UInt32 = Epoll.input
+    /// Monotonic microseconds of the last byte read, for `timeout`.
+    private(set) var lastActivity: Int64
+    /// When the output passed the soft limit (0: not over it), for `client-output-buffer-limit`.
+    private var softLimitSince: Int64 = 0
+    private(set) var isClosed = false
+
+    static let pauseThreshold = 256 * 1024
+    static let maxReadSize = 1024 * 1024
+
+    init(fd: Int32, registration: UInt64, session: ClientSession, limits: RequestLimits) {
+        self.fd = fd
+        self.registration = registration
+        self.session = session
+        parser = RequestParser(limits: limits)
+        lastActivity = monotonicMicroseconds()
+    }
+
+    var pendingOutput: Int { session.out.count - written }
+    var queryBufferLength: Int { input.readableCount }
+
+    /// Reads what the socket has, runs the commands, writes the replies. Returns false when the connection
+    /// should be closed.
+    func handleReadable(server: ServerState, loop: EventLoop) -> Bool {
+        // A large bulk that is still arriving is read in one piece, as Redis does, instead of 16 KB at a time.
+        let missing = parser.bytesNeeded - input.readableCount
+        let size = min(max(InputBuffer.defaultCapacity, missing), Self.maxReadSize)
+        let space = input.reserveWritable(size)
+        let count: Int
+        do throws(SystemError) {
+            switch try Syscall.read(fd, space.baseAddress!, space.count) {
+            case .wouldBlock: return true
+            case .processed(0): return false
+            case .processed(let n): count = n
+            }
+        } catch {
+            loop.logger.info("Error reading from client \(session.handle.address): \(error)")
+            return false
+        }
+        input.didWrite(count)
+        bump(loop.stats.netInputBytes, by: count)
+        lastActivity = monotonicMicroseconds()
+        session.handle.lastInteraction.store(currentTimeMilliseconds(), ordering: .relaxed)
+        if input.readableCount > loop.queryBufferLimit {
+            loop.logger.warning(
+                "Closing client that reached max query buffer length: id=\(session.id) addr=\(session.handle.address) qbuf=\(input.readableCount)")
+            return false
+        }
+        processInput(server: server)
+        return flush(loop: loop)
+    }
+
+    /// Runs every complete command in the query buffer, stopping early when replies pile up.
+    private func processInput(server: ServerState) {
+        let now = currentTimeMilliseconds()
+        while input.readableCount > 0 && !session.closeAfterReply && !isClosed {
+            if pendingOutput > Self.pauseThreshold { break }
+            let view = input.readable
+            if parser.bytesNeeded > view.count { break }
+            let consumed: Int?
+            do throws(ProtocolError) {
+                consumed = try parser.parse(view, authenticated: session.authenticated)
+            } catch {
+                session.out.error("ERR \(error.description)")
+                session.closeAfterReply = true
+                server.logger.info("Protocol error (\(error.message)) from client: id=\(session.id) addr=\(session.handle.address)")
+                parser.resetCommandState()
+                break
+            }
+            guard let consumed else { break }
+            if !parser.spans.isEmpty {
+                parser.spans.withUnsafeBufferPointer { spans in
+                    if parser.isInline {
+                        parser.inlineStorage.withUnsafeBytes { storage in
+                            server.execute(session, Arguments(base: storage.baseAddress, spans: spans), now: now)
+                        }
+                    } else {
+                        server.execute(session, Arguments(base: view.baseAddress, spans: spans), now: now)
+                    }
+                }
+            }
+            input.consume(consumed)
+        }
+        if input.readableCount == 0 { input.shrinkIfIdle() }
+    }
+
+    /// Writes pending replies. Returns false when the connection must close (error, or close-after-reply done).
+    func flush(loop: EventLoop) -> Bool {
+        while written < session.out.count {
+            let attempt: Result<IOResult<Int>, SystemError> = session.out.bytes.withUnsafeBytes { bytes in
+                do throws(SystemError) {
+                    return .success(try Syscall.write(fd, bytes.baseAddress! + written, bytes.count - written))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            guard case .success(let result) = attempt else {
+                if case .failure(let error) = attempt { loop.logger.info("Error writing to client \(session.handle.address): \(error)") }
+                return false
+            }
+            guard case .processed(let count) = result else { break }
+            written += count
+            bump(loop.stats.netOutputBytes, by: count)
+        }
+        if written == session.out.count {
+            session.out.discardFront(written)
+            written = 0
+            if session.out.bytes.capacity > 4 * 1024 * 1024 { session.out = ReplyBuffer(protocolVersion: session.out.protocolVersion) }
+            softLimitSince = 0
+            if session.closeAfterReply { return false }
+        } else if written > 1024 * 1024 {
+            session.out.discardFront(written)
+            written = 0
+        }
+        return checkOutputLimits(loop: loop) && updateInterest(loop: loop)
+    }
+
+    /// After the socket drained: resume the commands that waited for room.
+    func handleWritable(server: ServerState, loop: EventLoop) -> Bool {
+        guard flush(loop: loop) else { return false }
+        if pendingOutput <= Self.pauseThreshold && input.readableCount > 0 {
+            processInput(server: server)
+            return flush(loop: loop)
+        }
+        return true
+    }
+
+    /// Redis's `client-output-buffer-limit normal <hard> <soft> <seconds>`: past the hard limit, or past the soft
+    /// one for longer than the given seconds, the client is closed.
+    private func checkOutputLimits(loop: EventLoop) -> Bool {
+        let pending = pendingOutput
+        let limits = loop.outputLimits
+        if limits.hard > 0 && pending > limits.hard {
+            loop.logger.warning("Client id=\(session.id) addr=\(session.handle.address) closed for overcoming of output buffer limits.")
+            return false
+        }
+        if limits.soft > 0 && pending > limits.soft {
+            let now = monotonicMicroseconds()
+            if softLimitSince == 0 {
+                softLimitSince = now
+            } else if now - softLimitSince > Int64(limits.softSeconds) * 1_000_000 {
+                loop.logger.warning("Client id=\(session.id) addr=\(session.handle.address) closed for overcoming of output buffer limits.")
+                return false
+            }
+        } else {
+            softLimitSince = 0
+        }
+        return true
+    }
+
+    /// Reads while replies are below the threshold; waits for writability while any are unsent.
+    private func updateInterest(loop: EventLoop) -> Bool {
+        var wanted: UInt32 = 0
+        if pendingOutput <= Self.pauseThreshold { wanted |= Epoll.input }
+        if pendingOutput > 0 { wanted |= Epoll.output }
+        if wanted != interest {
+            interest = wanted
+            return loop.modify(self, events: wanted)
+        }
+        return true
+    }
+
+    func markClosed() { isClosed = true }
+}

@@ -1,0 +1,233 @@
+import CShoalPosix
+import Logging
+import RESP
+import ShoalStore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One epoll loop on its own thread. It owns its listeners (SO_REUSEPORT: the kernel spreads new connections
+/// over the loops) and every connection it accepts; commands run inline on this thread, with no hand-off.
+///
+/// epoll data carries a registration id, never a bare fd: ids are never reused, so an event that arrives for
+/// a connection closed earlier in the same batch (whose fd may already be reused) finds nothing and is ignored.
+final class EventLoop: @unchecked Sendable {
+    let index: Int
+    let server: ServerState
+    let stats: LoopStats
+    let logger: Logger
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private var listeners: [Int32]
+    private var connections: [UInt64: Connection] = [:]
+    private var nextRegistration: UInt64 = EventLoop.firstConnectionID
+    private let stopping = Atomic<Bool>(false)
+    private var lastHousekeeping: Int64 = 0
+
+    // Settings refreshed from the config store on every housekeeping tick (CONFIG SET applies within 100 ms).
+    private(set) var queryBufferLimit = 1 << 30
+    private(set) var outputLimits = (hard: 0, soft: 0, softSeconds: 0)
+    private var idleTimeoutSeconds = 0
+    private var tcpKeepalive = 300
+    private var maxClients = 10000
+    private var protectedMode = true
+    private var hasPassword = false
+    private var requestLimits = RequestLimits()
+
+    private static let wakeID: UInt64 = 0
+    private static let firstListenerID: UInt64 = 1
+    private static let firstConnectionID: UInt64 = 1 << 32
+
+    init(index: Int, server: ServerState, listeners: [Int32]) throws(SystemError) {
+        self.index = index
+        self.server = server
+        self.stats = server.loopStats[index]
+        self.listeners = listeners
+        logger = server.logger
+        epollFD = try Syscall.check("epoll_create1") { cshoal_epoll_create() }
+        wakeFD = try Syscall.check("eventfd") { cshoal_eventfd() }
+        try Syscall.check("epoll_ctl(eventfd)") { cshoal_epoll_ctl(epollFD, Epoll.add, wakeFD, Epoll.input, Self.wakeID) }
+        for (offset, fd) in listeners.enumerated() {
+            try Syscall.check("epoll_ctl(listener)") {
+                cshoal_epoll_ctl(epollFD, Epoll.add, fd, Epoll.input, Self.firstListenerID + UInt64(offset))
+            }
+        }
+        refreshSettings()
+    }
+
+    deinit {
+        close(epollFD)
+        close(wakeFD)
+    }
+
+    /// Asks the loop to stop; it closes its listeners, flushes what it can and closes its clients.
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        wake()
+    }
+
+    /// Interrupts epoll_wait from another thread (CLIENT KILL, shutdown).
+    func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    func run() {
+        var datas = [UInt64](repeating: 0, count: 256)
+        var events = [UInt32](repeating: 0, count: 256)
+        while !stopping.load(ordering: .acquiring) {
+            let timeout = max(1, 1000 / max(server.hz.load(ordering: .relaxed), 1))
+            let count = cshoal_epoll_wait(epollFD, &datas, &events, 256, Int32(timeout))
+            if count < 0 {
+                if errno == EINTR { continue }
+                logger.warning("epoll_wait failed: \(SystemError("epoll_wait"))")
+                break
+            }
+            for position in 0..<Int(count) {
+                let id = datas[position]
+                let flags = events[position]
+                if id == Self.wakeID {
+                    var value: UInt64 = 0
+                    _ = read(wakeFD, &value, 8)
+                    closeKilledClients()
+                } else if id < Self.firstConnectionID {
+                    acceptClients(listener: listeners[Int(id - Self.firstListenerID)])
+                } else if let connection = connections[id] {
+                    handle(connection, flags)
+                }
+            }
+            housekeeping()
+        }
+        shutdown()
+    }
+
+    private func handle(_ connection: Connection, _ flags: UInt32) {
+        var keep = true
+        if flags & (Epoll.input | Epoll.error | Epoll.hangup) != 0 {
+            keep = connection.handleReadable(server: server, loop: self)
+        }
+        if keep && flags & Epoll.output != 0 && !connection.isClosed {
+            keep = connection.handleWritable(server: server, loop: self)
+        }
+        if !keep { closeConnection(connection) }
+    }
+
+    // MARK: - Accepting
+
+    private func acceptClients(listener: Int32) {
+        for _ in 0..<1000 {
+            var address = sockaddr_storage()
+            var length = UInt32(MemoryLayout<sockaddr_storage>.size)
+            let fd: Int32
+            do throws(SystemError) {
+                guard case .processed(let accepted) = try Syscall.accept(listener, &address, &length) else { return }
+                fd = accepted
+            } catch {
+                logger.warning("Accepting client connection: \(error)")
+                return
+            }
+            let peer = Sockets.describe(address)
+            bump(stats.connectionsReceived)
+            if server.connectedClients.load(ordering: .relaxed) >= maxClients {
+                refuse(fd, "-ERR max number of clients reached\r\n")
+                continue
+            }
+            if protectedMode && !hasPassword && !Sockets.isLoopback(peer.host) {
+                refuse(fd, ServerState.protectedModeError)
+                continue
+            }
+            Sockets.configureClient(fd, keepalive: tcpKeepalive)
+            let local = Sockets.localAddress(fd)
+            let handle = ClientHandle(
+                id: server.clients.makeID(), address: Sockets.format(peer.host, peer.port),
+                localAddress: Sockets.format(local.host, local.port), fd: fd, loopIndex: index,
+                now: currentTimeMilliseconds())
+            let session = ClientSession(handle: handle, authenticated: !hasPassword, stats: stats)
+            let registration = nextRegistration
+            nextRegistration += 1
+            let connection = Connection(fd: fd, registration: registration, session: session, limits: requestLimits)
+            guard cshoal_epoll_ctl(epollFD, Epoll.add, fd, Epoll.input, registration) == 0 else {
+                logger.warning("Registering client: \(SystemError("epoll_ctl"))")
+                close(fd)
+                continue
+            }
+            connections[registration] = connection
+            server.clients.add(handle)
+            server.connectedClients.add(1, ordering: .relaxed)
+            logger.debug("Accepted \(handle.address)")
+        }
+    }
+
+    private func refuse(_ fd: Int32, _ message: String) {
+        bump(stats.rejectedConnections)
+        var message = message
+        message.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
+    // MARK: - Connections
+
+    func modify(_ connection: Connection, events: UInt32) -> Bool {
+        cshoal_epoll_ctl(epollFD, Epoll.modify, connection.fd, events, connection.registration) == 0
+    }
+
+    func closeConnection(_ connection: Connection) {
+        guard !connection.isClosed else { return }
+        connection.markClosed()
+        _ = cshoal_epoll_ctl(epollFD, Epoll.delete, connection.fd, 0, 0)
+        close(connection.fd)
+        connections.removeValue(forKey: connection.registration)
+        server.clients.remove(connection.session.id)
+        server.connectedClients.subtract(1, ordering: .relaxed)
+        logger.debug("Client closed connection id=\(connection.session.id) addr=\(connection.session.handle.address)")
+    }
+
+    private func closeKilledClients() {
+        for connection in Array(connections.values)
+        where connection.session.handle.killRequested.load(ordering: .relaxed) {
+            closeConnection(connection)
+        }
+    }
+
+    /// Every 100 ms: pick up config changes, close idle clients (`timeout`), apply output buffer time limits.
+    private func housekeeping() {
+        let now = monotonicMicroseconds()
+        guard now - lastHousekeeping >= 100_000 else { return }
+        lastHousekeeping = now
+        refreshSettings()
+        if idleTimeoutSeconds > 0 {
+            let limit = Int64(idleTimeoutSeconds) * 1_000_000
+            for connection in Array(connections.values) where now - connection.lastActivity > limit {
+                logger.info("Closing idle client id=\(connection.session.id) addr=\(connection.session.handle.address)")
+                closeConnection(connection)
+            }
+        }
+    }
+
+    private func refreshSettings() {
+        let config = server.config.current
+        queryBufferLimit = config.clientQueryBufferLimit
+        outputLimits = (config.outputBufferHardLimit, config.outputBufferSoftLimit, config.outputBufferSoftSeconds)
+        idleTimeoutSeconds = config.timeout
+        tcpKeepalive = config.tcpKeepalive
+        maxClients = config.maxclients
+        protectedMode = config.protectedMode
+        hasPassword = !config.requirepass.isEmpty
+        requestLimits.maxBulkLength = config.protoMaxBulkLen
+    }
+
+    /// Stop accepting, send the replies already computed, close every client.
+    private func shutdown() {
+        for listener in listeners {
+            _ = cshoal_epoll_ctl(epollFD, Epoll.delete, listener, 0, 0)
+            close(listener)
+        }
+        listeners = []
+        for connection in Array(connections.values) {
+            _ = connection.flush(loop: self)
+            closeConnection(connection)
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import CShoalPosix
+import ShoalStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// INFO, with Redis's section and field names so that tools that parse INFO keep working.
+extension ServerState {
+    static let defaultInfoSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
+                                      "modules", "errorstats", "cluster", "keyspace"]
+    static let allInfoSections = defaultInfoSections + ["commandstats"]
+
+    func info(sections requested: [String]) -> String {
+        var wanted: [String]
+        if requested.isEmpty || requested.contains("default") {
+            wanted = Self.defaultInfoSections
+        } else if requested.contains("all") || requested.contains("everything") {
+            wanted = Self.allInfoSections
+        } else {
+            wanted = Self.allInfoSections.filter { requested.contains($0) }
+        }
+        wanted = Self.allInfoSections.filter { wanted.contains($0) }
+        var parts: [String] = []
+        for section in wanted {
+            let lines = infoSection(section)
+            guard let lines else { continue }
+            let title = section.prefix(1).uppercased() + section.dropFirst()
+            parts.append("# \(title)\r\n" + lines.map { "\($0.0):\($0.1)\r\n" }.joined())
+        }
+        return parts.joined(separator: "\r\n")
+    }
+
+    private func infoSection(_ name: String) -> [(String, String)]? {
+        let config = self.config.current
+        switch name {
+        case "server":
+            var names = utsname()
+            uname(&names)
+            let system = withUnsafeBytes(of: &names.sysname) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let release = withUnsafeBytes(of: &names.release) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let machine = withUnsafeBytes(of: &names.machine) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let uptime = (monotonicMicroseconds() - startedMonotonic) / 1_000_000
+            return [
+                ("redis_version", redisCompatibilityVersion), ("shoal_version", shoalVersion),
+                ("redis_git_sha1", "00000000"), ("redis_git_dirty", "0"), ("redis_mode", "standalone"),
+                ("os", "\(system) \(release) \(machine)"), ("arch_bits", "64"), ("multiplexing_api", "epoll"),
+                ("process_id", String(getpid())), ("run_id", runID), ("tcp_port", String(tcpPort.load(ordering: .relaxed))),
+                ("server_time_usec", String(currentTimeMilliseconds() * 1000)),
+                ("uptime_in_seconds", String(uptime)), ("uptime_in_days", String(uptime / 86400)),
+                ("hz", String(config.hz)), ("configured_hz", String(config.hz)),
+                ("io_threads_active", String(ioThreads)), ("shards", String(keyspace.shardsPerDatabase)),
+                ("executable", CommandLine.arguments.first ?? ""), ("config_file", configFile ?? ""),
+            ]
+        case "clients":
+            return [
+                ("connected_clients", String(connectedClients.load(ordering: .relaxed))),
+                ("maxclients", String(config.maxclients)), ("blocked_clients", "0"), ("tracking_clients", "0"),
+            ]
+        case "memory":
+            let used = usedMemory()
+            let rss = residentSetSize()
+            return [
+                ("used_memory", String(used)), ("used_memory_human", humanBytes(used)),
+                ("used_memory_rss", String(rss)), ("used_memory_rss_human", humanBytes(rss)),
+                ("maxmemory", String(config.maxmemory)), ("maxmemory_human", humanBytes(config.maxmemory)),
+                ("maxmemory_policy", config.maxmemoryPolicy),
+                ("mem_fragmentation_ratio", used > 0 ? formatRatio(Double(rss) / Double(used)) : "0.00"),
+                ("mem_allocator", "libc"),
+            ]
+        case "persistence":
+            return [
+                ("loading", "0"),
+                ("rdb_changes_since_last_save", String(sumStats { $0.dirty.load(ordering: .relaxed) })),
+                ("rdb_bgsave_in_progress", "0"),
+                ("rdb_last_save_time", String(lastSaveTime.load(ordering: .relaxed))),
+                ("rdb_last_bgsave_status", "ok"), ("aof_enabled", "0"),
+            ]
+        case "stats":
+            return [
+                ("total_connections_received", String(sumStats { $0.connectionsReceived.load(ordering: .relaxed) })),
+                ("total_commands_processed", String(sumStats { $0.commandsProcessed.load(ordering: .relaxed) })),
+                ("instantaneous_ops_per_sec", String(instantaneousOpsPerSecond)),
+                ("total_net_input_bytes", String(sumStats { $0.netInputBytes.load(ordering: .relaxed) })),
+                ("total_net_output_bytes", String(sumStats { $0.netOutputBytes.load(ordering: .relaxed) })),
+                ("rejected_connections", String(sumStats { $0.rejectedConnections.load(ordering: .relaxed) })),
+                ("expired_keys", String(keyspace.expiredKeyCount())),
+                ("evicted_keys", "0"),
+                ("keyspace_hits", String(sumStats { $0.keyspaceHits.load(ordering: .relaxed) })),
+                ("keyspace_misses", String(sumStats { $0.keyspaceMisses.load(ordering: .relaxed) })),
+                ("total_error_replies", String(sumStats { $0.errorReplies.load(ordering: .relaxed) })),
+            ]
+        case "replication":
+            return [("role", "master"), ("connected_slaves", "0")]
+        case "cpu":
+            var usage = rusage()
+            getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+            func seconds(_ time: timeval) -> String {
+                let value = Double(time.tv_sec) + Double(time.tv_usec) / 1e6
+                return String(Double(Int(value * 1e6)) / 1e6)
+            }
+            return [("used_cpu_sys", seconds(usage.ru_stime)), ("used_cpu_user", seconds(usage.ru_utime))]
+        case "modules", "cluster":
+            return name == "cluster" ? [("cluster_enabled", "0")] : []
+        case "errorstats":
+            var totals: [String: Int] = [:]
+            for stats in loopStats { stats.errorCodes.withLock { for (code, count) in $0 { totals[code, default: 0] += count } } }
+            return totals.keys.sorted().map { ("errorstat_\($0)", "count=\(totals[$0]!)") }
+        case "commandstats":
+            return commands.flattened.compactMap { command in
+                let calls = sumStats { $0.commands[command.statsIndex].calls.load(ordering: .relaxed) }
+                let rejected = sumStats { $0.commands[command.statsIndex].rejected.load(ordering: .relaxed) }
+                let failed = sumStats { $0.commands[command.statsIndex].failed.load(ordering: .relaxed) }
+                guard calls + rejected > 0 else { return nil }
+                let micros = sumStats { $0.commands[command.statsIndex].microseconds.load(ordering: .relaxed) }
+                let perCall = calls > 0 ? formatRatio(Double(micros) / Double(calls)) : "0.00"
+                return ("cmdstat_\(command.fullName)",
+                        "calls=\(calls),usec=\(micros),usec_per_call=\(perCall),rejected_calls=\(rejected),failed_calls=\(failed)")
+            }
+        case "keyspace":
+            return keyspace.keyCounts().enumerated().compactMap { database, counts in
+                counts.keys > 0 ? ("db\(database)", "keys=\(counts.keys),expires=\(counts.volatile),avg_ttl=0") : nil
+            }
+        default:
+            return nil
+        }
+    }
+}
+
+/// Bytes the allocator has handed out and not taken back (mallinfo2: arena and mmap'd chunks in use).
+func usedMemory() -> Int {
+    Int(cshoal_malloc_in_use())
+}
+
+/// Resident set size from /proc/self/statm.
+func residentSetSize() -> Int {
+    let fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return 0 }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 128)
+    let count = read(fd, &buffer, buffer.count)
+    guard count > 0 else { return 0 }
+    let fields = String(decoding: buffer[..<count], as: UTF8.self).split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+func humanBytes(_ bytes: Int) -> String {
+    let value = Double(bytes)
+    if bytes < 1024 { return "\(bytes)B" }
+    if bytes < 1024 * 1024 { return formatRatio(value / 1024) + "K" }
+    if bytes < 1024 * 1024 * 1024 { return formatRatio(value / 1024 / 1024) + "M" }
+    return formatRatio(value / 1024 / 1024 / 1024) + "G"
+}
+
+/// Two decimals, as Redis prints ratios and usec_per_call.
+func formatRatio(_ value: Double) -> String {
+    let hundredths = Int((value * 100).rounded())
+    let fraction = hundredths % 100
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+}
