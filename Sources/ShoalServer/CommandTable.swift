@@ -204,6 +204,7 @@ extension ServerState {
         let started = monotonicMicroseconds()
         let mark = client.out.count
         let counters = stats.commands[command.statsIndex]
+        client.handle.lastCommand.store(command.statsIndex, ordering: .relaxed)
         do {
             try handler(CommandContext(server: self, client: client, args: args, now: now))
         } catch {
@@ -214,7 +215,6 @@ extension ServerState {
         }
         bump(counters.calls)
         bump(counters.microseconds, by: Int(monotonicMicroseconds() - started))
-        client.handle.lastCommand.store(command.statsIndex, ordering: .relaxed)
     }
 
     private func reject(_ client: ClientSession, _ command: Command?, _ error: CommandError) {

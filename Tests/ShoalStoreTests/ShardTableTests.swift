@@ -1,0 +1,107 @@
+import Testing
+
+@testable import ShoalStore
+
+func view<R>(_ text: String, _ body: (KeyView) -> R) -> R { Key(text).withView(body) }
+
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite struct ShardTableTests {
+    /// Random inserts, overwrites, deadline changes and removals, checked after every step against a plain
+    /// dictionary: lookups, counts and the volatile index must always agree.
+    @Test func randomOperationsMatchAReferenceDictionary() {
+        var generator = SeededGenerator(seed: 7)
+        var table = ShardTable()
+        var reference: [String: Entry] = [:]
+        for step in 0..<20000 {
+            let name = "k\(Int.random(in: 0..<600, using: &generator))"
+            switch Int.random(in: 0..<10, using: &generator) {
+            case 0..<5:
+                let entry = Entry(value: .string(Array("v\(step)".utf8)),
+                                  expiresAt: Bool.random(using: &generator) ? Int64(step + 1) : 0)
+                view(name) { table.set($0, entry) }
+                reference[name] = entry
+            case 5..<8:
+                let removed = view(name) { table.remove($0) }
+                #expect(removed == reference.removeValue(forKey: name))
+            default:
+                if let index = view(name, { table.find($0) }) {
+                    let deadline: Int64 = Bool.random(using: &generator) ? Int64(step + 5) : 0
+                    table.setExpiry(at: index, deadline)
+                    reference[name]?.expiresAt = deadline
+                }
+            }
+            #expect(table.count == reference.count)
+            #expect(table.volatileCount == reference.values.filter { $0.expiresAt != 0 }.count)
+        }
+        for (name, entry) in reference {
+            #expect(view(name) { table.find($0).map { table.entry(at: $0) } } == entry)
+        }
+        // Sampling volatile keys only ever returns keys with a deadline.
+        for _ in 0..<100 {
+            if let index = table.randomVolatileIndex(using: &generator) { #expect(table.entry(at: index).expiresAt != 0) }
+        }
+    }
+
+    @Test func lookupHidesExpiredKeysAndWriterLookupRemovesThem() {
+        var table = ShardTable()
+        view("gone") { table.set($0, Entry(value: .string([1]), expiresAt: 100)) }
+        view("kept") { table.set($0, Entry(value: .string([2]), expiresAt: 0)) }
+        #expect(view("gone") { table.lookup($0, now: 99) } != nil)
+        #expect(view("gone") { table.lookup($0, now: 100) } == nil)
+        #expect(table.count == 2)
+        #expect(view("gone") { table.lookupForWrite($0, now: 100) } == nil)
+        #expect(table.count == 1)
+        #expect(table.expiredCount == 1)
+    }
+
+    /// Redis's SCAN guarantee: a key present for the whole walk is returned, even when the table grows or
+    /// shrinks between steps.
+    @Test(arguments: [true, false])
+    func scanReturnsEveryKeyPresentThroughoutDespiteResizing(growing: Bool) {
+        var table = ShardTable()
+        let stable = (0..<300).map { "stable\($0)" }
+        for name in stable { view(name) { table.set($0, Entry(value: .string([]))) } }
+        var churn = growing ? 0 : 3000
+        if !growing { for i in 0..<3000 { view("churn\(i)") { table.set($0, Entry(value: .string([]))) } } }
+        var seen = Set<String>()
+        var cursor: UInt64 = 0
+        var steps = 0
+        repeat {
+            cursor = table.scan(cursor: cursor) { seen.insert(table.key(at: $0).description) }
+            // Resize between the first steps: add or remove 40 keys each time (several doublings or halvings).
+            for _ in 0..<(steps < 50 ? 40 : 0) {
+                if growing {
+                    view("churn\(churn)") { table.set($0, Entry(value: .string([]))) }
+                    churn += 1
+                } else if churn > 0 {
+                    churn -= 1
+                    _ = view("churn\(churn)") { table.remove($0) }
+                }
+            }
+            steps += 1
+        } while cursor != 0 && steps < 100_000
+        #expect(cursor == 0)
+        #expect(Set(stable).subtracting(seen).sorted() == [])
+    }
+
+    @Test func copiesAreIndependent() {
+        var table = ShardTable()
+        view("a") { table.set($0, Entry(value: .string([1]))) }
+        let snapshot = table
+        view("a") { table.set($0, Entry(value: .string([2]))) }
+        view("b") { table.set($0, Entry(value: .string([3]))) }
+        #expect(snapshot.count == 1)
+        #expect(view("a") { snapshot.find($0).map { snapshot.entry(at: $0).value } } == .string([1]))
+    }
+}
