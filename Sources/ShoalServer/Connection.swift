@@ -68,8 +68,26 @@ final class Connection {
                 "Closing client that reached max query buffer length: id=\(session.id) addr=\(session.handle.address) qbuf=\(input.readableCount)")
             return false
         }
-        processInput(server: server)
-        return flush(loop: loop)
+        return drive(server: server, loop: loop)
+    }
+
+    /// Alternates running buffered commands and writing their replies while that makes progress: when the
+    /// socket takes a paused client's replies at once, its remaining commands run now rather than waiting for
+    /// bytes that may never come. After a few rounds it yields to the loop's other clients, asking for a
+    /// writable event (which fires at once) to be called back.
+    private func drive(server: ServerState, loop: EventLoop) -> Bool {
+        for _ in 0..<16 {
+            let before = input.readableCount
+            processInput(server: server)
+            guard flush(loop: loop) else { return false }
+            let progressed = input.readableCount != before
+            if !progressed || input.readableCount == 0 || pendingOutput > Self.pauseThreshold { return true }
+        }
+        if interest & Epoll.output == 0 {
+            interest |= Epoll.output
+            return loop.modify(self, events: interest)
+        }
+        return true
     }
 
     /// Runs every complete command in the query buffer, stopping early when replies pile up.
@@ -137,14 +155,10 @@ final class Connection {
         return checkOutputLimits(loop: loop) && updateInterest(loop: loop)
     }
 
-    /// After the socket drained: resume the commands that waited for room.
+    /// The socket has room again: send what is pending and resume the commands that waited for it.
     func handleWritable(server: ServerState, loop: EventLoop) -> Bool {
         guard flush(loop: loop) else { return false }
-        if pendingOutput <= Self.pauseThreshold && input.readableCount > 0 {
-            processInput(server: server)
-            return flush(loop: loop)
-        }
-        return true
+        return pendingOutput <= Self.pauseThreshold && input.readableCount > 0 ? drive(server: server, loop: loop) : true
     }
 
     /// Redis's `client-output-buffer-limit normal <hard> <soft> <seconds>`: past the hard limit, or past the soft
