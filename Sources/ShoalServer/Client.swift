@@ -17,7 +17,7 @@ public final class ClientHandle: Sendable {
     let lastCommand = Atomic<Int>(-1)
     let protocolVersion = Atomic<Int>(2)
     let killRequested = Atomic<Bool>(false)
-    let names = Mutex<(name: String, libName: String, libVersion: String)>(("", "", ""))
+    let names = Locked<(name: String, libName: String, libVersion: String)>(("", "", ""))
 
     init(id: Int, address: String, localAddress: String, fd: Int32, loopIndex: Int, now: Milliseconds) {
         self.id = id
@@ -64,7 +64,7 @@ public final class ClientSession {
 
 /// Every connected client, by id. Touched on connect, disconnect, CLIENT LIST and CLIENT KILL only.
 final class ClientRegistry: Sendable {
-    private let clients = Mutex<[Int: ClientHandle]>([:])
+    private let clients = Locked<[Int: ClientHandle]>([:])
     private let nextID = Atomic<Int>(1)
 
     func makeID() -> Int { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }

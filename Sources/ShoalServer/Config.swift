@@ -312,16 +312,13 @@ extension Substring {
 
 /// The configuration as it is now, shared by all threads. CONFIG SET replaces it whole under the mutex.
 public final class ConfigStore: Sendable {
-    private let state: Mutex<ServerConfig>
+    private let state: Locked<ServerConfig>
 
-    public init(_ config: ServerConfig) { state = Mutex(config) }
+    public init(_ config: ServerConfig) { state = Locked(config) }
 
     public var current: ServerConfig { state.withLock { $0 } }
 
     func update<R, E: Error>(_ body: (inout ServerConfig) throws(E) -> R) throws(E) -> R {
-        let result: Result<R, E> = state.withLock { config in
-            do throws(E) { return .success(try body(&config)) } catch { return .failure(error) }
-        }
-        return try result.get()
+        try state.withLock { config throws(E) in try body(&config) }
     }
 }

@@ -10,8 +10,8 @@ import Glibc
 public struct ShoalLogHandler: LogHandler {
     /// The destination shared by every logger in the process.
     final class Sink: Sendable {
-        let fd: Mutex<Int32>
-        init(fd: Int32) { self.fd = Mutex(fd) }
+        let fd: Locked<Int32>
+        init(fd: Int32) { self.fd = Locked(fd) }
 
         func write(_ line: String) {
             var line = line

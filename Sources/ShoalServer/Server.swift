@@ -29,12 +29,12 @@ public final class ServerState: Sendable {
     public let ioThreads: Int
     let configFile: String?
     /// Called by SHUTDOWN; the executable turns it into a graceful stop of the whole process.
-    let shutdownHandler = Mutex<(@Sendable (ShutdownRequest) -> Void)?>(nil)
-    let wakeLoop = Mutex<[@Sendable () -> Void]>([])
+    let shutdownHandler = Locked<(@Sendable (ShutdownRequest) -> Void)?>(nil)
+    let wakeLoop = Locked<[@Sendable () -> Void]>([])
     /// Unix seconds of the last successful save (the start time until one happens), for LASTSAVE and INFO.
     let lastSaveTime = Atomic<Int64>(0)
     /// Recent (monotonic microseconds, commands processed) samples for `instantaneous_ops_per_sec`.
-    let opsSamples = Mutex<[(Int64, Int)]>([])
+    let opsSamples = Locked<[(Int64, Int)]>([])
 
     public init(config: ServerConfig, logger: Logger, configFile: String? = nil, commands: CommandTable = .standard) {
         self.config = ConfigStore(config)
@@ -160,6 +160,10 @@ public final class Server: @unchecked Sendable {
                 if optional { host.removeFirst() }
                 var fds: [Int32] = []
                 do throws(SystemError) {
+                    // Claim the address exclusively first: fails if any other process listens there.
+                    let probe = try Sockets.listen(host: host, port: port, backlog: 1, reusePort: false)
+                    if port == 0 { port = Sockets.localPort(probe) }
+                    close(probe)
                     for _ in 0..<state.ioThreads {
                         let fd = try Sockets.listen(host: host, port: port, backlog: Int32(config.tcpBacklog))
                         fds.append(fd)

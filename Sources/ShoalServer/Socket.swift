@@ -8,7 +8,9 @@ import Glibc
 enum Sockets {
     /// Opens a non-blocking listening socket on `host:port` with SO_REUSEADDR and SO_REUSEPORT, so each event
     /// loop can own a listener on the same port and the kernel spreads new connections across them.
-    static func listen(host: String, port: Int, backlog: Int32) throws(SystemError) -> Int32 {
+    /// With `reusePort: false` the bind fails when any socket holds the address, even one of another process
+    /// that set SO_REUSEPORT; the server probes that way first so two servers never share a port unknowingly.
+    static func listen(host: String, port: Int, backlog: Int32, reusePort: Bool = true) throws(SystemError) -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -27,7 +29,9 @@ enum Sockets {
             var yes: Int32 = 1
             let size = socklen_t(MemoryLayout<Int32>.size)
             try Syscall.check("setsockopt(SO_REUSEADDR)") { setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, size) }
-            try Syscall.check("setsockopt(SO_REUSEPORT)") { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, size) }
+            if reusePort {
+                try Syscall.check("setsockopt(SO_REUSEPORT)") { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, size) }
+            }
             if family == AF_INET6 {
                 try Syscall.check("setsockopt(IPV6_V6ONLY)") {
                     setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &yes, size)

@@ -23,7 +23,7 @@ final class LoopStats: Sendable {
     /// Keys changed by writes, for `save <seconds> <changes>` and `rdb_changes_since_last_save`.
     let dirty = Atomic<Int>(0)
     /// Error codes seen (errorstats); rare, so a mutex is fine.
-    let errorCodes = Mutex<[String: Int]>([:])
+    let errorCodes = Locked<[String: Int]>([:])
 
     init(commandCount: Int) {
         commands = (0..<commandCount).map { _ in CommandCounters() }

@@ -32,23 +32,44 @@ public struct ShardID: Hashable, Comparable, Sendable {
     }
 }
 
-/// The tables a multi-shard operation holds locked. Only shards named when it was made can be reached.
+/// The tables a multi-shard operation holds locked. Only shards named when it was made can be reached, and
+/// only an exclusive (write-locked) group hands tables out for modification: under read locks, many threads
+/// hold the same table, so none of them may write to it.
 public struct ShardGroup {
     fileprivate let keyspace: Keyspace
     fileprivate let ids: [ShardID]
+    public let exclusive: Bool
 
-    /// The table holding `hash` in `database`, for the duration of the group's closure.
+    private func table(_ database: Int, _ hash: UInt64) -> UnsafeMutablePointer<ShardTable> {
+        let id = ShardID(database: database, shard: keyspace.shardIndex(for: hash))
+        precondition(ids.contains(id), "ShardGroup: shard \(id) was not locked")
+        return keyspace.shard(id).table
+    }
+
+    /// The table holding `hash` in `database`, for modification; the group must be exclusive.
     public func withTable<R, E: Error>(
         database: Int, hash: UInt64, _ body: (inout ShardTable) throws(E) -> R
     ) throws(E) -> R {
-        let id = ShardID(database: database, shard: keyspace.shardIndex(for: hash))
-        precondition(ids.contains(id), "ShardGroup: shard \(id) was not locked")
-        return try body(&keyspace.shard(id).table.pointee)
+        precondition(exclusive, "ShardGroup: tables of a read-locked group cannot be modified")
+        return try body(&table(database, hash).pointee)
     }
 
-    /// Each locked table in lock order.
+    /// The table holding `hash` in `database`, read-only.
+    public func readTable<R, E: Error>(
+        database: Int, hash: UInt64, _ body: (borrowing ShardTable) throws(E) -> R
+    ) throws(E) -> R {
+        try body(table(database, hash).pointee)
+    }
+
+    /// Each locked table in lock order, for modification; the group must be exclusive.
     public func forEachTable(_ body: (ShardID, inout ShardTable) throws -> Void) rethrows {
+        precondition(exclusive, "ShardGroup: tables of a read-locked group cannot be modified")
         for id in ids { try body(id, &keyspace.shard(id).table.pointee) }
+    }
+
+    /// Each locked table in lock order, read-only.
+    public func forEachTableReading(_ body: (ShardID, borrowing ShardTable) throws -> Void) rethrows {
+        for id in ids { try body(id, keyspace.shard(id).table.pointee) }
     }
 }
 
@@ -137,7 +158,7 @@ public final class Keyspace: @unchecked Sendable {
             if exclusive { shard(id).lock.lockWrite() } else { shard(id).lock.lockRead() }
         }
         defer { for id in sorted.reversed() { shard(id).lock.unlock() } }
-        return try body(ShardGroup(keyspace: self, ids: sorted))
+        return try body(ShardGroup(keyspace: self, ids: sorted, exclusive: exclusive))
     }
 
     // MARK: - Whole-database operations
@@ -146,7 +167,7 @@ public final class Keyspace: @unchecked Sendable {
     public func count(database: Int) -> Int {
         withShards(allShardIDs(databases: [database]), exclusive: false) { group in
             var total = 0
-            group.forEachTable { _, table in total += table.count }
+            group.forEachTableReading { _, table in total += table.count }
             return total
         }
     }

@@ -62,7 +62,7 @@ import Testing
         let server = try TestServer()
         let clients = 20
         let rounds = 50
-        let winners = Mutex<[Int]>(Array(repeating: 0, count: rounds))
+        let winners = LockedBox<[Int]>(Array(repeating: 0, count: rounds))
         try concurrently(clients) { index in
             let client = try server.client()
             for round in 0..<rounds {
@@ -80,7 +80,7 @@ import Testing
         let producer = try server.client()
         let items = 300
         for i in 0..<items { try producer.call("SET", "item:\(i)", "payload\(i)") }
-        let received = Mutex<[String]>([])
+        let received = LockedBox<[String]>([])
         try concurrently(10) { _ in
             let client = try server.client()
             var mine: [String] = []

@@ -139,3 +139,15 @@ final class Failures: @unchecked Sendable {
     func add(_ message: String) { lock.lock(); messages.append(message); lock.unlock() }
     var first: String? { lock.lock(); defer { lock.unlock() }; return messages.first }
 }
+
+/// A value behind an NSLock (a pthread mutex, which ThreadSanitizer understands).
+final class LockedBox<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}

@@ -60,7 +60,7 @@ import Testing
                     let values = keyspace.withShards(ids, exclusive: false) { group in
                         keys.map { key in
                             key.withView { view in
-                                group.withTable(database: 0, hash: view.hash) { table in
+                                group.readTable(database: 0, hash: view.hash) { table in
                                     table.lookup(view, now: 0).map { table.entry(at: $0).value }
                                 }
                             }

@@ -33,7 +33,7 @@ func countExisting(_ ctx: CommandContext) {
     let found = ctx.keyspace.withShards(ctx.keyspace.shardIDs(database: ctx.database, hashes: keys.map(\.hash)), exclusive: false) {
         group -> Int in
         keys.reduce(0) { total, key in
-            total + group.withTable(database: ctx.database, hash: key.hash) { table in
+            total + group.readTable(database: ctx.database, hash: key.hash) { table in
                 table.lookup(key, now: ctx.now) != nil ? 1 : 0
             }
         }
@@ -93,7 +93,7 @@ let keyCommands: [Command] = [
         var found: [Key] = []
         // One consistent view, as Redis's single-threaded KEYS gives: every shard of the database read-locked.
         ctx.keyspace.withShards(ctx.keyspace.allShardIDs(databases: [ctx.database]), exclusive: false) { group in
-            group.forEachTable { _, table in
+            group.forEachTableReading { _, table in
                 table.forEachIndex { index in
                     let entry = table.entry(at: index)
                     guard !entry.isExpired(at: ctx.now) else { return }

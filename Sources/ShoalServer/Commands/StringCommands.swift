@@ -224,7 +224,7 @@ let stringCommands: [Command] = [
         ctx.keyspace.withShards(ctx.keyspace.shardIDs(database: ctx.database, hashes: keys.map(\.hash)), exclusive: false) { group in
             ctx.out.arrayHeader(keys.count)
             for key in keys {
-                group.withTable(database: ctx.database, hash: key.hash) { table in
+                group.readTable(database: ctx.database, hash: key.hash) { table in
                     if let index = table.lookup(key, now: ctx.now), case .string(let bytes) = table.entry(at: index).value {
                         ctx.noteLookup(hit: true)
                         ctx.out.bulk(bytes)

@@ -1,0 +1,65 @@
+"""Starts the shoal-server binary on a free loopback port for the client tests and stops it by PID."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("SHOAL_BINARY", os.path.join(ROOT, ".build", "release", "shoal-server"))
+
+
+class ShoalProcess:
+    def __init__(self, *args, config=None):
+        self.args = [BINARY] + ([config] if config else []) + ["--bind", "127.0.0.1", "--port", "0", "--save", ""] + list(args)
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.log = []
+        self.port = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.log.append(line)
+            match = re.search(r"Running mode=standalone, port=(\d+)", line)
+            if match:
+                self.port = int(match.group(1))
+            if "Ready to accept connections" in line:
+                return
+        self.stop()
+        raise RuntimeError("shoal-server did not start:\n" + "".join(self.log))
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rest = self.proc.stdout.read() if self.proc.stdout else ""
+        self.log.append(rest or "")
+        return self.proc.returncode
+
+
+@pytest.fixture
+def shoal():
+    server = ShoalProcess()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_shoal():
+    started = []
+
+    def start(*args, config=None):
+        server = ShoalProcess(*args, config=config)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,28 @@
+# Installs, when missing, what building and testing Shoal needs on Debian. Sourced by run.sh and test.sh.
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "Installing: ${missing[*]}"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+install_build_deps() {
+    command -v swift >/dev/null || { echo "swift is required (Swift 6 toolchain, https://swift.org/install)"; exit 1; }
+    apt_install liblz4-dev pkg-config
+}
+
+install_test_deps() {
+    install_build_deps
+    # The real peers: redis-cli, redis-benchmark, redis-server (reference), and redis-py.
+    apt_install redis-tools redis-server python3-pip netcat-openbsd
+    python3 -c 'import redis, pytest' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check redis pytest \
+        || python3 -m pip install -q --break-system-packages redis pytest
+}
