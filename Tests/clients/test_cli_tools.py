@@ -42,10 +42,10 @@ def test_redis_cli_pipe_mass_insertion(shoal):
 
 
 def test_netcat_inline_commands(shoal):
-    script = 'SET greeting "hello world"\r\nGET greeting\r\nPING\r\nECHO \'single quoted\'\n'
+    script = b'SET greeting "hello world"\r\nGET greeting\r\nPING\r\nECHO \'single quoted\'\n'
     result = subprocess.run(["nc", "-q", "1", "127.0.0.1", str(shoal.port)], input=script, capture_output=True,
-                            text=True, timeout=30)
-    assert result.stdout == "+OK\r\n$11\r\nhello world\r\n+PONG\r\n$13\r\nsingle quoted\r\n"
+                            timeout=30)
+    assert result.stdout == b"+OK\r\n$11\r\nhello world\r\n+PONG\r\n$13\r\nsingle quoted\r\n"
 
 
 def test_redis_benchmark_runs_without_errors(shoal):

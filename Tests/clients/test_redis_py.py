@@ -100,8 +100,11 @@ def test_requirepass(start_shoal):
     server = start_shoal("--requirepass", "pw")
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(port=server.port, password="wrong").ping()
-    with pytest.raises(redis.ResponseError, match="NOAUTH"):
-        redis.Redis(port=server.port).get("x")
+    with pytest.raises(redis.AuthenticationError, match="Authentication required"):
+        redis.Redis(port=server.port, protocol=2).get("x")
+    # A RESP3 client without a password opens with HELLO 3, refused exactly as Redis 7.0 refuses it.
+    with pytest.raises(redis.AuthenticationError, match="HELLO must be called with the client already authenticated"):
+        redis.Redis(port=server.port, protocol=3).get("x")
     r = redis.Redis(port=server.port, password="pw")
     assert r.set("x", "1") and r.get("x") == b"1"
     r3 = redis.Redis(port=server.port, password="pw", protocol=3)

@@ -94,8 +94,8 @@ let connectionCommands: [Command] = [
         }
         guard ctx.client.authenticated else {
             throw CommandError(
-                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> "
-                    + "AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol "
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> "
+                    + "option can be used to authenticate the client and select the RESP protocol "
                     + "version at the same time")
         }
         if let name { ctx.client.handle.names.withLock { $0.name = name } }
