@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Dependencies point down: shoal-server → ShoalServer → {RESP, ShoalStore} ; CShoalPosix is the only C.
+// Dependencies point down: shoal-server → ShoalServer → {RESP, ShoalPersistence → {ShoalStore, CLZ4}}.
 let package = Package(
     name: "Shoal",
     platforms: [.macOS(.v15)],
@@ -16,16 +16,20 @@ let package = Package(
         .target(name: "CShoalPosix"),
         .target(name: "RESP"),
         .target(name: "ShoalStore", dependencies: ["CShoalPosix"]),
+        // liblz4 from the system (Debian: liblz4-dev): snapshot files are standard LZ4 frames.
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .target(name: "ShoalPersistence", dependencies: ["ShoalStore", "CLZ4"]),
         .target(
             name: "ShoalServer",
             dependencies: [
-                "RESP", "ShoalStore", "CShoalPosix",
+                "RESP", "ShoalStore", "ShoalPersistence", "CShoalPosix",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "shoal-server", dependencies: ["ShoalServer"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP"]),
         .testTarget(name: "ShoalStoreTests", dependencies: ["ShoalStore"]),
+        .testTarget(name: "ShoalPersistenceTests", dependencies: ["ShoalPersistence", "ShoalStore"]),
         .testTarget(name: "ShoalServerTests", dependencies: ["ShoalServer", "RESP", "ShoalStore"]),
     ]
 )

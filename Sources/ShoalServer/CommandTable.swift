@@ -172,7 +172,7 @@ public final class CommandTable: Sendable {
 
     /// The standard table of every command Shoal serves, from the command files.
     public static let standard = CommandTable(
-        connectionCommands + stringCommands + keyCommands + expireCommands + serverCommands)
+        connectionCommands + stringCommands + keyCommands + expireCommands + serverCommands + persistenceCommands)
 }
 
 extension ServerState {
@@ -199,6 +199,11 @@ extension ServerState {
         }
         guard command.acceptsArgumentCount(args.count), let handler = command.handler else {
             reject(client, command, .wrongArity(command.fullName))
+            return
+        }
+        // After a failed save, refuse writes (and PING, so monitoring notices) until a save succeeds, as Redis.
+        if (command.flags.contains(.write) || command.name == "ping") && snapshots.writesBlocked.load(ordering: .relaxed) {
+            reject(client, command, misconfError)
             return
         }
         let started = monotonicMicroseconds()

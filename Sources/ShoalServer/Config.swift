@@ -22,6 +22,8 @@ public struct ServerConfig: Sendable, Equatable {
                                    SaveRule(seconds: 60, changes: 10000)]
     public var dir = "."
     public var dbfilename = "dump.shoal"
+    /// As Redis: after a failed save, refuse writes (MISCONF) until a save succeeds.
+    public var stopWritesOnBgsaveError = true
     public var loglevel = "notice"
     public var logfile = ""
     public var databases = 16
@@ -183,6 +185,7 @@ extension ConfigOption {
         },
         .string("dir", \.dir),
         .string("dbfilename", \.dbfilename),
+        .boolean("stop-writes-on-bgsave-error", \.stopWritesOnBgsaveError),
         .string("loglevel", \.loglevel, choices: ["debug", "verbose", "notice", "warning", "nothing"]),
         .string("logfile", \.logfile, mutable: false),
         .integer("databases", \.databases, mutable: false, range: 1...1_000_000),

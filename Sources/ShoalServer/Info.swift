@@ -69,13 +69,7 @@ extension ServerState {
                 ("mem_allocator", "libc"),
             ]
         case "persistence":
-            return [
-                ("loading", "0"),
-                ("rdb_changes_since_last_save", String(sumStats { $0.dirty.load(ordering: .relaxed) })),
-                ("rdb_bgsave_in_progress", "0"),
-                ("rdb_last_save_time", String(lastSaveTime.load(ordering: .relaxed))),
-                ("rdb_last_bgsave_status", "ok"), ("aof_enabled", "0"),
-            ]
+            return snapshots.infoFields()
         case "stats":
             return [
                 ("total_connections_received", String(sumStats { $0.connectionsReceived.load(ordering: .relaxed) })),

@@ -33,6 +33,8 @@ public final class ServerState: Sendable {
     let wakeLoop = Locked<[@Sendable () -> Void]>([])
     /// Unix seconds of the last successful save (the start time until one happens), for LASTSAVE and INFO.
     let lastSaveTime = Atomic<Int64>(0)
+    /// Snapshots: SAVE, BGSAVE, save rules, MISCONF. Set once, right after init.
+    private(set) nonisolated(unsafe) var snapshots: Snapshotter!
     /// Recent (monotonic microseconds, commands processed) samples for `instantaneous_ops_per_sec`.
     let opsSamples = Locked<[(Int64, Int)]>([])
 
@@ -51,6 +53,7 @@ public final class ServerState: Sendable {
         runID = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &generator), radix: 16) }.joined()
         hz.store(config.hz, ordering: .relaxed)
         lastSaveTime.store(startedAt / 1000, ordering: .relaxed)
+        snapshots = Snapshotter(state: self)
     }
 
     /// Applies what a CONFIG SET changed that is not read afresh where it is used.
@@ -150,6 +153,8 @@ public final class Server: @unchecked Sendable {
     /// nothing running) when an address can't be bound, e.g. because the port is taken.
     public func start() throws(SystemError) {
         signal(SIGPIPE, SIG_IGN)
+        // With RLIMIT_FSIZE, a too-large snapshot write must fail with EFBIG, not kill the server.
+        signal(SIGXFSZ, SIG_IGN)
         let config = state.config.current
         var port = config.port
         var perLoop: [[Int32]] = Array(repeating: [], count: state.ioThreads)
@@ -218,6 +223,7 @@ public final class Server: @unchecked Sendable {
             let started = monotonicMicroseconds()
             state.keyspace.activeExpireCycle(now: currentTimeMilliseconds(), budgetMicroseconds: periodMicros / 4)
             state.recordOpsSample()
+            state.snapshots.cron()
             state.hz.store(state.config.current.hz, ordering: .relaxed)
             let elapsed = monotonicMicroseconds() - started
             if elapsed < periodMicros { usleep(UInt32(periodMicros - elapsed)) }

@@ -232,6 +232,37 @@ public final class Keyspace: @unchecked Sendable {
         return total
     }
 
+    // MARK: - Snapshots
+
+    /// A point-in-time copy of every table, for snapshots taken without fork: every shard's read lock is
+    /// taken (in order), each table copied (O(1): its arrays are copy-on-write), and the locks released.
+    /// Writers wait only for that; a shard written afterwards pays one copy of its own arrays, once.
+    /// - Returns: the non-empty tables in (database, shard) order, and how long writers were held off.
+    public func pointInTimeCopy() -> (tables: [(ShardID, ShardTable)], pauseMicroseconds: Int64) {
+        let ids = allShardIDs(databases: 0..<databaseCount)
+        var started: Int64 = 0
+        var tables: [(ShardID, ShardTable)] = []
+        tables.reserveCapacity(ids.count)
+        let finished: Int64 = withShards(ids, exclusive: false) { group in
+            started = monotonicMicroseconds()
+            group.forEachTableReading { id, table in
+                if !table.isEmpty { tables.append((id, copy table)) }
+            }
+            return monotonicMicroseconds()
+        }
+        // The pause is what writers saw: from the last lock taken to the first released.
+        return (tables, finished - started)
+    }
+
+    /// Inserts a key while loading a snapshot (no other thread runs yet). Replaces an existing key.
+    public func load(database: Int, key: Key, entry: Entry) {
+        key.withView { view in
+            write(database, view) { table in
+                if let index = table.find(view) { table.replace(at: index, with: entry) } else { table.insert(key, entry) }
+            }
+        }
+    }
+
     // MARK: - SCAN and RANDOMKEY
 
     /// One SCAN step over `database`: visits buckets until at least `count` keys were seen (or 10×count empty

@@ -1,5 +1,7 @@
 import Logging
+import ShoalPersistence
 import ShoalServer
+import ShoalStore
 import Synchronization
 
 #if canImport(Glibc)
@@ -13,6 +15,7 @@ func printUsage() {
         Usage: shoal-server [/path/to/shoal.conf] [options]
                shoal-server -v or --version
                shoal-server -h or --help
+               shoal-server --check-snapshot <file>   (validate a snapshot file and exit)
 
         Options are any configuration directive, given as --name value; they override the file.
 
@@ -53,6 +56,25 @@ if arguments.contains("--help") || arguments.contains("-h") {
 if arguments.contains("--version") || arguments.contains("-v") {
     print("Shoal server v=\(shoalVersion) (Redis \(redisCompatibilityVersion) protocol) bits=64")
     exit(0)
+}
+
+if let index = arguments.firstIndex(of: "--check-snapshot") {
+    guard index + 1 < arguments.count else { fail("Usage: shoal-server --check-snapshot <file>") }
+    let path = arguments[index + 1]
+    do throws(SnapshotError) {
+        let stats = try SnapshotReader.check(path: path, now: currentTimeMilliseconds())
+        print("[offset 0] Checking snapshot file \(path)")
+        print("[info] format version \(stats.formatVersion), created at \(stats.createdAt / 1000) (unix seconds)")
+        for database in stats.keysPerDatabase.keys.sorted() {
+            print("[info] db\(database): \(stats.keysPerDatabase[database]!) keys")
+        }
+        print("[info] \(stats.keys) keys alive, \(stats.expiredSkipped) already expired")
+        print("[info] \(stats.fileBytes) bytes in the file, \(stats.rawBytes) bytes decompressed")
+        print("\\o/ snapshot looks OK! \\o/")
+        exit(0)
+    } catch {
+        fail("--- SNAPSHOT ERROR DETECTED ---\n\(error)")
+    }
 }
 
 var config = ServerConfig()
@@ -101,7 +123,35 @@ if config.daemonize {
     logger.warning("daemonize is not supported: Shoal runs in the foreground (use systemd or a container to supervise it)")
 }
 
+// The snapshot directory must exist (Redis refuses to start otherwise) and, with saving on, be writable.
+var directoryInfo = stat()
+if stat(config.dir, &directoryInfo) != 0 || (directoryInfo.st_mode & S_IFMT) != S_IFDIR {
+    logger.warning("Can't chdir to '\(config.dir)': \(String(cString: strerror(errno == 0 ? ENOTDIR : errno)))")
+    exit(1)
+}
+if !config.save.isEmpty && access(config.dir, W_OK) != 0 {
+    logger.warning("The snapshot directory '\(config.dir)' is not writable: \(String(cString: strerror(errno)))")
+    exit(1)
+}
+
 let state = ServerState(config: config, logger: logger, configFile: configFile)
+let snapshotPath = config.dir.hasSuffix("/") ? config.dir + config.dbfilename : config.dir + "/" + config.dbfilename
+do throws(SnapshotError) {
+    let loaded = try SnapshotReader.load(path: snapshotPath, into: state.keyspace, now: currentTimeMilliseconds()) {
+        progress in
+        logger.notice("Loading snapshot: \(progress.keys) keys, \(progress.rawBytes) bytes read...")
+    }
+    if let loaded {
+        logger.notice(
+            "DB loaded from disk: \(loaded.keys) keys (\(loaded.expiredSkipped) expired skipped) in \(Double(loaded.microseconds) / 1e6) seconds")
+        state.markLoaded(snapshotCreatedAt: loaded.createdAt)
+    }
+} catch {
+    // Never start empty over a snapshot we could not read: that would overwrite it at the next save.
+    logger.warning("Fatal error loading the snapshot: \(error)")
+    logger.warning("Refusing to start. Move the file away, or fix it, to start without it.")
+    exit(1)
+}
 let server = Server(state: state)
 let requestedShutdown = Mutex<ShutdownRequest?>(nil)
 state.setShutdownHandler { request in
@@ -131,12 +181,17 @@ logger.notice("Server initialized")
 logger.notice("Ready to accept connections tcp")
 
 var received: Int32 = 0
-while sigwait(&stopSignals, &received) != 0 {}
-let signalName = received == SIGINT ? "SIGINT" : "SIGTERM"
-if let request = requestedShutdown.withLock({ $0 }) {
-    logger.notice("User requested shutdown (\(request))...")
-} else {
-    logger.notice("Received \(signalName) scheduling shutdown...")
+while true {
+    while sigwait(&stopSignals, &received) != 0 {}
+    if let request = requestedShutdown.withLock({ $0 }) {
+        // SHUTDOWN already saved (or was told not to) before it asked us to stop.
+        logger.notice("User requested shutdown (\(request))...")
+        break
+    }
+    logger.notice("Received \(received == SIGINT ? "SIGINT" : "SIGTERM") scheduling shutdown...")
+    guard !state.config.current.save.isEmpty else { break }
+    if state.saveBeforeShutdown() { break }
+    logger.warning("Error trying to save the DB, can't exit. Send the signal again after fixing it, or SHUTDOWN NOSAVE.")
 }
 // A second signal while shutting down exits at once.
 _ = startDetachedThread {

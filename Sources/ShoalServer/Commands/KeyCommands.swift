@@ -225,6 +225,8 @@ let keyCommands: [Command] = [
         try checkFlushArguments(ctx)
         ctx.keyspace.flushAll()
         ctx.noteDirty()
+        // As Redis: with saving on, persist the empty dataset at once so a restart can't bring the keys back.
+        if !ctx.server.config.current.save.isEmpty { try? ctx.server.snapshots.saveNow(reason: "FLUSHALL") }
         ctx.out.ok()
     },
     Command("swapdb", arity: 3, flags: [.write, .fast], group: "server",

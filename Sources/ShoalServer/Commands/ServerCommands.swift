@@ -22,10 +22,6 @@ let serverCommands: [Command] = [
         ctx.out.bulk(String(now.tv_sec))
         ctx.out.bulk(String(now.tv_nsec / 1000))
     },
-    Command("lastsave", arity: 1, flags: [.loading, .stale, .fast], group: "server",
-            summary: "Returns the Unix timestamp of the last successful save to disk.") { ctx throws(CommandError) in
-        ctx.out.integer(ctx.server.lastSaveTime.load(ordering: .relaxed))
-    },
     Command("shutdown", arity: -1, flags: [.admin, .noscript, .loading, .stale], group: "server",
             summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.") { ctx throws(CommandError) in
         var request = ShutdownRequest.defaultSave
@@ -36,7 +32,17 @@ let serverCommands: [Command] = [
             else if ctx.args.matches(index, "ABORT") { throw CommandError("ERR No shutdown in progress.") }
             else { throw .syntax }
         }
-        guard ctx.server.requestShutdown(request) else { throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.") }
+        // Save first, as Redis does: if it fails the server keeps running and says so.
+        let saveFirst = request == .save || (request == .defaultSave && !ctx.server.config.current.save.isEmpty)
+        if saveFirst {
+            do throws(CommandError) {
+                try ctx.server.snapshots.saveNow(reason: "SHUTDOWN")
+            } catch {
+                ctx.server.logger.warning("Error trying to save the DB, can't exit: \(error.text)")
+                throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
+            }
+        }
+        guard ctx.server.requestShutdown(.noSave) else { throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.") }
         // Like Redis, a successful SHUTDOWN sends no reply: the connection just closes.
         ctx.client.closeAfterReply = true
     },

@@ -1,0 +1,37 @@
+import RESP
+import ShoalStore
+
+// Snapshot commands (Redis's rdb.c).
+
+let persistenceCommands: [Command] = [
+    Command("save", arity: 1, flags: [.admin, .noscript], group: "server",
+            summary: "Synchronously saves the database(s) to disk.", complexity: "O(N)") { ctx throws(CommandError) in
+        try ctx.server.snapshots.saveNow(reason: "SAVE")
+        ctx.out.ok()
+    },
+    Command("bgsave", arity: -1, flags: [.admin, .noscript], group: "server",
+            summary: "Asynchronously saves the database(s) to disk.", complexity: "O(1)") { ctx throws(CommandError) in
+        let scheduleIfBusy = ctx.args.count == 2 && ctx.args.matches(1, "SCHEDULE")
+        guard ctx.args.count == 1 || scheduleIfBusy else { throw .syntax }
+        switch ctx.server.snapshots.startBackgroundSave(reason: "BGSAVE") {
+        case .started:
+            ctx.out.simple("Background saving started")
+        case .alreadyRunning where scheduleIfBusy:
+            ctx.server.snapshots.schedule()
+            ctx.out.simple("Background saving scheduled")
+        case .alreadyRunning:
+            throw CommandError("ERR Background save already in progress")
+        }
+    },
+    Command("lastsave", arity: 1, flags: [.loading, .stale, .fast], group: "server",
+            summary: "Returns the Unix timestamp of the last successful save to disk.") { ctx throws(CommandError) in
+        ctx.out.integer(ctx.server.lastSaveTime.load(ordering: .relaxed))
+    },
+]
+
+/// Redis's text for writes refused after a failed save.
+let misconfError = CommandError(
+    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands "
+        + "that may modify the data set are disabled, because this instance is configured to report errors during "
+        + "writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for "
+        + "details about the RDB error.")

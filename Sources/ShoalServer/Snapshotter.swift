@@ -1,0 +1,179 @@
+import Logging
+import ShoalPersistence
+import ShoalStore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Saves snapshots: on demand (SAVE, BGSAVE, SHUTDOWN, SIGTERM) and when a `save <seconds> <changes>` rule is
+/// met. One save runs at a time. The point-in-time copy is taken under all shards' read locks (microseconds);
+/// serialisation, compression and I/O run on a background thread (BGSAVE) or the caller's (SAVE).
+final class Snapshotter: Sendable {
+    struct Status: Sendable {
+        var inProgress = false
+        var scheduled = false
+        var currentStarted: Int64 = 0
+        var lastOK = true
+        var lastAttempt: Milliseconds = 0
+        var lastDurationSeconds = -1
+        var lastStats = SnapshotWriteStats()
+        var lastPauseMicroseconds: Int64 = 0
+        var saves = 0
+        var lastError = ""
+    }
+
+    private let state: ServerState
+    let status = Locked(Status())
+    /// Dirty counter value covered by the last successful save.
+    let dirtyAtLastSave = Atomic<Int>(0)
+    /// Set while writes must be refused with MISCONF (last save failed, `stop-writes-on-bgsave-error yes`).
+    let writesBlocked = Atomic<Bool>(false)
+
+    init(state: ServerState) { self.state = state }
+
+    var dirty: Int { state.sumStats { $0.dirty.load(ordering: .relaxed) } }
+    var changesSinceLastSave: Int { dirty - dirtyAtLastSave.load(ordering: .relaxed) }
+
+    enum StartResult { case started, alreadyRunning }
+
+    /// Claims the right to save; false when a save is already running.
+    private func begin() -> Bool {
+        status.withLock { status in
+            guard !status.inProgress else { return false }
+            status.inProgress = true
+            status.currentStarted = monotonicMicroseconds()
+            return true
+        }
+    }
+
+    /// SAVE: saves on the calling thread. Throws when another save is running or the save fails.
+    func saveNow(reason: String) throws(CommandError) {
+        guard begin() else { throw CommandError("ERR Background save already in progress") }
+        let result = perform(reason: reason)
+        if case .failure(let error) = result { throw CommandError("ERR \(error.description)") }
+    }
+
+    /// BGSAVE: starts a background save.
+    func startBackgroundSave(reason: String) -> StartResult {
+        guard begin() else { return .alreadyRunning }
+        let thread = startThread(name: "shoal-bgsave") { [self] in
+            _ = perform(reason: reason)
+            let runAgain = status.withLock { status -> Bool in
+                defer { status.scheduled = false }
+                return status.scheduled
+            }
+            if runAgain { _ = startBackgroundSave(reason: "scheduled BGSAVE") }
+        }
+        pthread_detach(thread)
+        return .started
+    }
+
+    /// BGSAVE SCHEDULE while a save runs: start another when it ends.
+    func schedule() { status.withLock { $0.scheduled = true } }
+
+    private func perform(reason: String) -> Result<SnapshotWriteStats, SnapshotError> {
+        let config = state.config.current
+        let dirtyBefore = dirty
+        let now = currentTimeMilliseconds()
+        state.logger.notice("Saving snapshot (\(reason))...")
+        let copy = state.keyspace.pointInTimeCopy()
+        let result: Result<SnapshotWriteStats, SnapshotError>
+        do throws(SnapshotError) {
+            result = .success(try SnapshotWriter.write(tables: copy.tables, directory: config.dir, filename: config.dbfilename, now: now))
+        } catch {
+            result = .failure(error)
+        }
+        status.withLock { status in
+            status.inProgress = false
+            status.lastAttempt = now
+            status.lastPauseMicroseconds = copy.pauseMicroseconds
+            status.lastDurationSeconds = Int((monotonicMicroseconds() - status.currentStarted) / 1_000_000)
+            switch result {
+            case .success(let stats):
+                status.lastOK = true
+                status.lastStats = stats
+                status.saves += 1
+                status.lastError = ""
+            case .failure(let error):
+                status.lastOK = false
+                status.lastError = error.description
+            }
+        }
+        switch result {
+        case .success(let stats):
+            dirtyAtLastSave.store(dirtyBefore, ordering: .relaxed)
+            state.lastSaveTime.store(now / 1000, ordering: .relaxed)
+            writesBlocked.store(false, ordering: .relaxed)
+            state.logger.notice(
+                "DB saved on disk: \(stats.keys) keys, \(stats.fileBytes) bytes (\(formatRatio(stats.compressionRatio))x), \(formatRatio(Double(stats.microseconds) / 1e6)) seconds, writers paused \(copy.pauseMicroseconds) µs")
+        case .failure(let error):
+            writesBlocked.store(config.stopWritesOnBgsaveError && !config.save.isEmpty, ordering: .relaxed)
+            state.logger.warning("Snapshot failed: \(error)")
+        }
+        return result
+    }
+
+    /// Called by the cron thread: starts a background save when a `save` rule is met (and, after a failure,
+    /// not more often than every 5 seconds, as Redis's CONFIG_BGSAVE_RETRY_DELAY).
+    func cron() {
+        let config = state.config.current
+        guard !config.save.isEmpty else {
+            writesBlocked.store(false, ordering: .relaxed)
+            return
+        }
+        let now = currentTimeMilliseconds()
+        let (busy, lastOK, lastAttempt) = status.withLock { ($0.inProgress, $0.lastOK, $0.lastAttempt) }
+        guard !busy else { return }
+        if !lastOK && now - lastAttempt < 5000 { return }
+        let changes = changesSinceLastSave
+        let sinceSave = now / 1000 - state.lastSaveTime.load(ordering: .relaxed)
+        for rule in config.save where changes >= rule.changes && sinceSave >= Int64(rule.seconds) && changes > 0 {
+            _ = startBackgroundSave(reason: "\(rule.changes) changes in \(rule.seconds) seconds")
+            return
+        }
+    }
+
+    /// INFO persistence.
+    func infoFields() -> [(String, String)] {
+        let status = self.status.withLock { $0 }
+        let current = status.inProgress ? Int((monotonicMicroseconds() - status.currentStarted) / 1_000_000) : -1
+        return [
+            ("loading", "0"),
+            ("rdb_changes_since_last_save", String(changesSinceLastSave)),
+            ("rdb_bgsave_in_progress", status.inProgress ? "1" : "0"),
+            ("rdb_last_save_time", String(state.lastSaveTime.load(ordering: .relaxed))),
+            ("rdb_last_bgsave_status", status.lastOK ? "ok" : "err"),
+            ("rdb_last_bgsave_time_sec", String(status.lastDurationSeconds)),
+            ("rdb_current_bgsave_time_sec", String(current)),
+            ("rdb_saves", String(status.saves)),
+            ("aof_enabled", "0"),
+            ("snapshot_last_keys", String(status.lastStats.keys)),
+            ("snapshot_last_bytes", String(status.lastStats.fileBytes)),
+            ("snapshot_last_raw_bytes", String(status.lastStats.rawBytes)),
+            ("snapshot_last_compression_ratio", formatRatio(status.lastStats.compressionRatio)),
+            ("snapshot_last_duration_usec", String(status.lastStats.microseconds)),
+            ("snapshot_last_writer_pause_usec", String(status.lastPauseMicroseconds)),
+            ("snapshot_last_error", status.lastError),
+        ]
+    }
+}
+
+extension ServerState {
+    /// The executable's SIGTERM path: a synchronous save. False when it failed (the server keeps running).
+    public func saveBeforeShutdown() -> Bool {
+        do throws(CommandError) {
+            try snapshots.saveNow(reason: "shutdown")
+            return true
+        } catch {
+            logger.warning("\(error.text)")
+            return false
+        }
+    }
+
+    /// After a snapshot was loaded at start: it is what is on disk, so nothing is unsaved yet.
+    public func markLoaded(snapshotCreatedAt: Milliseconds) {
+        lastSaveTime.store(currentTimeMilliseconds() / 1000, ordering: .relaxed)
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+
+@testable import ShoalPersistence
+@testable import ShoalStore
+
+func put(_ keyspace: Keyspace, _ database: Int, _ key: [UInt8], _ value: [UInt8], expiresAt: Milliseconds = 0) {
+    keyspace.load(database: database, key: Key(key), entry: Entry(value: .string(value), expiresAt: expiresAt))
+}
+
+func put(_ keyspace: Keyspace, _ database: Int, _ key: String, _ value: String, expiresAt: Milliseconds = 0) {
+    put(keyspace, database, Array(key.utf8), Array(value.utf8), expiresAt: expiresAt)
+}
+
+func contents(_ keyspace: Keyspace) -> [String: Entry] {
+    var all: [String: Entry] = [:]
+    for database in 0..<keyspace.databaseCount {
+        var cursor: UInt64 = 0
+        repeat {
+            cursor = keyspace.scan(database: database, cursor: cursor, count: 1000, now: 0) { key, entry in
+                all["\(database)/\(key.bytes)"] = entry
+            }
+        } while cursor != 0
+    }
+    return all
+}
+
+func temporaryDirectory() -> String {
+    let path = NSTemporaryDirectory() + "shoal-test-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@discardableResult
+func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) throws -> SnapshotWriteStats {
+    try SnapshotWriter.write(tables: keyspace.pointInTimeCopy().tables, directory: directory, filename: "dump.shoal", now: now)
+}
+
+@Suite struct SnapshotTests {
+    @Test func roundTripKeepsEveryKeyValueDeadlineAndDatabase() throws {
+        let source = Keyspace(databases: 4, shardsPerDatabase: 8)
+        put(source, 0, "greeting", "hello world")
+        put(source, 0, Array([0, 1, 255, 13, 10]), Array([0, 0, 0]))
+        put(source, 0, "", "empty key")
+        put(source, 3, "other", "", expiresAt: 5_000_000)
+        for i in 0..<5000 { put(source, 1, "key:\(i)", String(repeating: "v", count: i % 300), expiresAt: i % 3 == 0 ? 9_000_000 : 0) }
+        let directory = temporaryDirectory()
+        let stats = try save(source, to: directory)
+        #expect(stats.keys == 5004)
+        let target = Keyspace(databases: 4, shardsPerDatabase: 2)
+        let loaded = try SnapshotReader.load(path: directory + "/dump.shoal", into: target, now: 2000)
+        #expect(loaded?.keys == 5004)
+        #expect(contents(target) == contents(source))
+    }
+
+    @Test func expiredKeysAreSkippedOnSaveAndOnLoad() throws {
+        let source = Keyspace(databases: 1, shardsPerDatabase: 4)
+        put(source, 0, "already-gone", "x", expiresAt: 500)
+        put(source, 0, "gone-by-load", "y", expiresAt: 1500)
+        put(source, 0, "kept", "z")
+        let directory = temporaryDirectory()
+        #expect(try save(source, to: directory, now: 1000).keys == 2)
+        let target = Keyspace(databases: 1, shardsPerDatabase: 4)
+        let loaded = try #require(try SnapshotReader.load(path: directory + "/dump.shoal", into: target, now: 2000))
+        #expect(loaded.keys == 1)
+        #expect(loaded.expiredSkipped == 1)
+        #expect(contents(target).count == 1)
+    }
+
+    @Test func missingFileMeansStartEmpty() throws {
+        #expect(try SnapshotReader.load(path: "/nonexistent/dump.shoal", into: Keyspace(databases: 1, shardsPerDatabase: 1), now: 0) == nil)
+    }
+
+    /// Flipping any single bit anywhere in the file must never load wrong data: the file is refused, or (when
+    /// the flip lands in an LZ4 match offset that points at an identical run of bytes) it decodes to exactly
+    /// the same records, which the stream checksum then confirms.
+    @Test func everySingleBitFlipIsRefusedOrHarmless() throws {
+        let source = Keyspace(databases: 2, shardsPerDatabase: 4)
+        for i in 0..<20 { put(source, i % 2, "k\(i)", "value \(i)", expiresAt: i % 4 == 0 ? 9_000_000 : 0) }
+        let directory = temporaryDirectory()
+        try save(source, to: directory)
+        let path = directory + "/dump.shoal"
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        let expected = contents(source)
+        var refused = 0
+        var wrongLoads: [Int] = []
+        for offset in 0..<original.count {
+            for bit in [0, 3, 7] {
+                var damaged = original
+                damaged[offset] ^= UInt8(1 << bit)
+                try damaged.write(to: URL(fileURLWithPath: path))
+                let target = Keyspace(databases: 2, shardsPerDatabase: 4)
+                do {
+                    _ = try SnapshotReader.load(path: path, into: target, now: 2000)
+                    if contents(target) != expected { wrongLoads.append(offset) }
+                } catch {
+                    refused += 1
+                    #expect(error.file == path)
+                    #expect(error.fileOffset != nil)
+                }
+            }
+        }
+        #expect(wrongLoads == [])
+        #expect(refused > original.count * 3 * 9 / 10)
+    }
+
+    @Test func everyTruncationIsRefused() throws {
+        let source = Keyspace(databases: 1, shardsPerDatabase: 4)
+        for i in 0..<50 { put(source, 0, "k\(i)", "value \(i)") }
+        let directory = temporaryDirectory()
+        try save(source, to: directory)
+        let path = directory + "/dump.shoal"
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        for length in 0..<original.count {
+            try original.prefix(length).write(to: URL(fileURLWithPath: path))
+            #expect(throws: SnapshotError.self, "length \(length)") { try SnapshotReader.check(path: path, now: 0) }
+        }
+        try (original + Data([0x04, 0x22, 0x4D, 0x18])).write(to: URL(fileURLWithPath: path))
+        #expect(throws: SnapshotError.self) { try SnapshotReader.check(path: path, now: 0) }
+    }
+
+    @Test func manyFramesForLargeDatasets() throws {
+        let source = Keyspace(databases: 1, shardsPerDatabase: 16)
+        for i in 0..<100_000 { put(source, 0, "key:\(i)", "value-\(i)-" + String(repeating: "x", count: 20)) }
+        let directory = temporaryDirectory()
+        let stats = try save(source, to: directory)
+        #expect(stats.rawBytes > 2 * SnapshotFormat.targetFrameBytes)
+        let target = Keyspace(databases: 1, shardsPerDatabase: 16)
+        #expect(try SnapshotReader.load(path: directory + "/dump.shoal", into: target, now: 0)?.keys == 100_000)
+    }
+
+    @Test func unwritableDestinationFailsCleanlyAndLeavesNoTemporaryFile() throws {
+        let source = Keyspace(databases: 1, shardsPerDatabase: 1)
+        put(source, 0, "k", "v")
+        #expect(throws: SnapshotError.self) {
+            try SnapshotWriter.write(tables: source.pointInTimeCopy().tables, directory: "/nonexistent-dir", filename: "dump.shoal", now: 0)
+        }
+        // A directory where the file should be: the rename fails and the temporary file is removed.
+        let directory = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory + "/dump.shoal", withIntermediateDirectories: true)
+        #expect(throws: SnapshotError.self) { try save(source, to: directory) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["dump.shoal"])
+    }
+
+    @Test func pointInTimeCopyIsUnaffectedByLaterWrites() throws {
+        let keyspace = Keyspace(databases: 1, shardsPerDatabase: 4)
+        for i in 0..<100 { put(keyspace, 0, "k\(i)", "before") }
+        let copy = keyspace.pointInTimeCopy()
+        for i in 0..<100 { put(keyspace, 0, "k\(i)", "after") }
+        put(keyspace, 0, "new", "after")
+        let directory = temporaryDirectory()
+        try SnapshotWriter.write(tables: copy.tables, directory: directory, filename: "dump.shoal", now: 0)
+        let target = Keyspace(databases: 1, shardsPerDatabase: 4)
+        _ = try SnapshotReader.load(path: directory + "/dump.shoal", into: target, now: 0)
+        #expect(contents(target).count == 100)
+        #expect(contents(target).values.allSatisfy { $0.value == .string(Array("before".utf8)) })
+    }
+}
+
+/// Files written by this version must load in every later one, and the numbers written to disk never change.
+@Suite struct SnapshotCompatibilityTests {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/v1.shoal").path
+
+    @Test func versionOneFixtureStillLoads() throws {
+        let keyspace = Keyspace(databases: 16, shardsPerDatabase: 64)
+        let stats = try #require(try SnapshotReader.load(path: Self.fixture, into: keyspace, now: currentTimeMilliseconds()))
+        #expect(stats.formatVersion == 1)
+        #expect(stats.keys == 6)
+        #expect(stats.expiredSkipped == 1)
+        let all = contents(keyspace)
+        #expect(all["0/\(Array("greeting".utf8))"] == Entry(value: .string(Array("hello world".utf8))))
+        #expect(all["0/\(Array("counter".utf8))"] == Entry(value: .string(Array("42".utf8))))
+        #expect(all["0/\(Array("binary".utf8))"] == Entry(value: .string([0, 1, 255, 13, 10, 127])))
+        #expect(all["0/\(Array("empty".utf8))"] == Entry(value: .string([])))
+        #expect(all["0/\(Array("session".utf8))"] == Entry(value: .string(Array("alice".utf8)), expiresAt: 4_102_444_800_000))
+        #expect(all["5/\(Array("other-db".utf8))"] == Entry(value: .string(Array("yes".utf8))))
+    }
+
+    @Test func persistedNumbersNeverChange() {
+        #expect(SnapshotFormat.magic == Array("SHOALSNP".utf8))
+        #expect(SnapshotFormat.Opcode.database.rawValue == 0x01)
+        #expect(SnapshotFormat.Opcode.string.rawValue == 0x02)
+        #expect(SnapshotFormat.Opcode.end.rawValue == 0xFF)
+        #expect(SnapshotFormat.Opcode.allCases.count == 3, "a new opcode needs a pinned number here and in the doc")
+    }
+
+    @Test func crc32MatchesTheStandardCheckValue() {
+        #expect(CRC32.update(0, Array("123456789".utf8)) == 0xCBF4_3926)
+        let long = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        // Split anywhere, the running CRC is the same as in one go.
+        #expect(CRC32.update(CRC32.update(0, Array(long[..<333])), Array(long[333...])) == CRC32.update(0, long))
+    }
+}
