@@ -12,8 +12,10 @@ BINARY = os.environ.get("SHOAL_BINARY", os.path.join(ROOT, ".build", "release", 
 
 
 class ShoalProcess:
-    def __init__(self, *args, config=None):
-        self.args = [BINARY] + ([config] if config else []) + ["--bind", "127.0.0.1", "--port", "0", "--save", ""] + list(args)
+    def __init__(self, *args, config=None, persistent=False):
+        # Saving is off unless the test asks for it (and passes its own --dir).
+        defaults = ["--bind", "127.0.0.1", "--port", "0"] + ([] if persistent else ["--save", ""])
+        self.args = [BINARY] + ([config] if config else []) + defaults + list(args)
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.log = []
         self.port = None
@@ -55,8 +57,8 @@ def shoal():
 def start_shoal():
     started = []
 
-    def start(*args, config=None):
-        server = ShoalProcess(*args, config=config)
+    def start(*args, config=None, persistent=False):
+        server = ShoalProcess(*args, config=config, persistent=persistent)
         started.append(server)
         return server
 
