@@ -71,3 +71,5 @@ uint64_t cshoal_malloc_in_use(void) {
 }
 
 void cshoal_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
+
+void cshoal_malloc_trim(void) { malloc_trim(0); }

@@ -1,3 +1,4 @@
+import CShoalPosix
 import Logging
 import ShoalPersistence
 import ShoalStore
@@ -78,13 +79,17 @@ final class Snapshotter: Sendable {
         let dirtyBefore = dirty
         let now = currentTimeMilliseconds()
         state.logger.notice("Saving snapshot (\(reason))...")
-        let copy = state.keyspace.pointInTimeCopy()
+        var copy = state.keyspace.pointInTimeCopy()
         let result: Result<SnapshotWriteStats, SnapshotError>
         do throws(SnapshotError) {
             result = .success(try SnapshotWriter.write(tables: copy.tables, directory: config.dir, filename: config.dbfilename, now: now))
         } catch {
             result = .failure(error)
         }
+        // Drop the copies now and hand the pages that shards duplicated during the save back to the system;
+        // glibc would otherwise keep them in this thread's arena.
+        copy.tables = []
+        cshoal_malloc_trim()
         status.withLock { status in
             status.inProgress = false
             status.lastAttempt = now

@@ -37,6 +37,9 @@ int cshoal_set_keepalive(int fd, int interval);
 /// Bytes the allocator has handed out (mallinfo2's uordblks + hblkhd).
 uint64_t cshoal_malloc_in_use(void);
 
+/// Returns freed heap memory to the system (after a snapshot released its table copies).
+void cshoal_malloc_trim(void);
+
 /// Names the calling thread (visible in top -H, gdb, perf).
 void cshoal_set_thread_name(const char *name);
 
