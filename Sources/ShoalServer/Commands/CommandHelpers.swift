@@ -70,5 +70,18 @@ extension CommandContext {
         }
     }
 
+    /// The reply of GET and its kin: the value at `index`, or nil when the lookup found nothing; counts the
+    /// lookup as a keyspace hit or miss. Returns whether the key was found.
+    @discardableResult
+    func replyLookup(_ table: borrowing ShardTable, _ index: Int?) throws(CommandError) -> Bool {
+        noteLookup(hit: index != nil)
+        guard let index else {
+            out.null()
+            return false
+        }
+        try replyBulk(table.entry(at: index))
+        return true
+    }
+
     var maxBulkLength: Int { server.config.current.protoMaxBulkLen }
 }

@@ -106,13 +106,7 @@ let stringCommands: [Command] = [
             summary: "Returns the string value of a key.") { ctx throws(CommandError) in
         let key = ctx.args.key(1)
         try ctx.keyspace.read(ctx.database, key) { table throws(CommandError) in
-            guard let index = table.lookup(key, now: ctx.now) else {
-                ctx.noteLookup(hit: false)
-                ctx.out.null()
-                return
-            }
-            ctx.noteLookup(hit: true)
-            try ctx.replyBulk(table.entry(at: index))
+            try ctx.replyLookup(table, table.lookup(key, now: ctx.now))
         }
     },
     Command("set", arity: -3, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
@@ -156,15 +150,11 @@ let stringCommands: [Command] = [
             summary: "Returns the string value of a key after deleting the key.", since: "6.2.0") { ctx throws(CommandError) in
         let key = ctx.args.key(1)
         let removed = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Bool in
-            guard let index = table.lookupForWrite(key, now: ctx.now) else {
-                ctx.out.null()
-                return false
-            }
-            try ctx.replyBulk(table.entry(at: index))
+            let index = table.lookupForWrite(key, now: ctx.now)
+            guard try ctx.replyLookup(table, index), let index else { return false }
             table.remove(at: index)
             return true
         }
-        ctx.noteLookup(hit: removed)
         if removed { ctx.noteDirty() }
     },
     Command("getex", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
@@ -192,13 +182,8 @@ let stringCommands: [Command] = [
         }
         let key = args.key(1)
         try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) in
-            guard let found = table.lookupForWrite(key, now: ctx.now) else {
-                ctx.noteLookup(hit: false)
-                ctx.out.null()
-                return
-            }
-            ctx.noteLookup(hit: true)
-            try ctx.replyBulk(table.entry(at: found))
+            let index = table.lookupForWrite(key, now: ctx.now)
+            guard try ctx.replyLookup(table, index), let found = index else { return }
             switch expiry {
             case .at(let deadline) where deadline <= ctx.now:
                 table.remove(at: found)
