@@ -22,6 +22,7 @@ public struct CommandError: Error, Equatable, CustomStringConvertible {
     public static let noAuth = CommandError("NOAUTH Authentication required.")
     public static let wrongPass = CommandError("WRONGPASS invalid username-password pair or user is disabled.")
     public static let invalidCursor = CommandError("ERR invalid cursor")
+    public static let outOfMemory = CommandError("OOM command not allowed when used memory > 'maxmemory'.")
     public static let stringTooLong = CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
     public static func wrongArity(_ name: String) -> CommandError {

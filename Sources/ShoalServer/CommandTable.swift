@@ -172,7 +172,8 @@ public final class CommandTable: Sendable {
 
     /// The standard table of every command Shoal serves, from the command files.
     public static let standard = CommandTable(
-        connectionCommands + stringCommands + keyCommands + expireCommands + serverCommands + persistenceCommands)
+        connectionCommands + stringCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
+            + objectCommands)
 }
 
 extension ServerState {
@@ -200,6 +201,17 @@ extension ServerState {
         guard command.acceptsArgumentCount(args.count), let handler = command.handler else {
             reject(client, command, .wrongArity(command.fullName))
             return
+        }
+        // Over maxmemory: evict first (bounded work), and refuse commands that may grow memory if nothing can go.
+        let limit = maxmemory.load(ordering: .relaxed)
+        if limit > 0 && usedMemory > limit {
+            let outcome = keyspace.evict(
+                toFit: max(0, limit - memoryBaseline), policy: evictionPolicy,
+                samples: maxmemorySamples.load(ordering: .relaxed), now: now)
+            if outcome == .nothingEvictable && command.flags.contains(.denyOOM) {
+                reject(client, command, .outOfMemory)
+                return
+            }
         }
         // After a failed save, refuse writes (and PING, so monitoring notices) until a save succeeds, as Redis.
         if (command.flags.contains(.write) || command.name == "ping") && snapshots.writesBlocked.load(ordering: .relaxed) {

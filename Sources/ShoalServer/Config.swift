@@ -18,6 +18,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxmemory = 0
     public var maxmemoryPolicy = "noeviction"
     public var maxmemorySamples = 5
+    public var lfuLogFactor = 10
+    public var lfuDecayTime = 1
     public var save: [SaveRule] = [SaveRule(seconds: 3600, changes: 1), SaveRule(seconds: 300, changes: 100),
                                    SaveRule(seconds: 60, changes: 10000)]
     public var dir = "."
@@ -165,6 +167,8 @@ extension ConfigOption {
             "allkeys-random", "noeviction",
         ]),
         .integer("maxmemory-samples", \.maxmemorySamples, range: 1...64),
+        .integer("lfu-log-factor", \.lfuLogFactor, range: 0...1_000_000),
+        .integer("lfu-decay-time", \.lfuDecayTime, range: 0...1_000_000),
         ConfigOption(name: "save", mutable: true, get: { config in
             config.save.map { "\($0.seconds) \($0.changes)" }.joined(separator: " ")
         }) { config, args throws(ConfigError) in

@@ -58,10 +58,13 @@ extension ServerState {
                 ("maxclients", String(config.maxclients)), ("blocked_clients", "0"), ("tracking_clients", "0"),
             ]
         case "memory":
-            let used = usedMemory()
+            let used = usedMemory
             let rss = residentSetSize()
             return [
                 ("used_memory", String(used)), ("used_memory_human", humanBytes(used)),
+                ("used_memory_dataset", String(keyspace.usedBytes)),
+                ("used_memory_startup", String(memoryBaseline)),
+                ("used_memory_allocator", String(allocatorInUse())),
                 ("used_memory_rss", String(rss)), ("used_memory_rss_human", humanBytes(rss)),
                 ("maxmemory", String(config.maxmemory)), ("maxmemory_human", humanBytes(config.maxmemory)),
                 ("maxmemory_policy", config.maxmemoryPolicy),
@@ -79,7 +82,7 @@ extension ServerState {
                 ("total_net_output_bytes", String(sumStats { $0.netOutputBytes.load(ordering: .relaxed) })),
                 ("rejected_connections", String(sumStats { $0.rejectedConnections.load(ordering: .relaxed) })),
                 ("expired_keys", String(keyspace.expiredKeyCount())),
-                ("evicted_keys", "0"),
+                ("evicted_keys", String(keyspace.evictedKeyCount)),
                 ("keyspace_hits", String(sumStats { $0.keyspaceHits.load(ordering: .relaxed) })),
                 ("keyspace_misses", String(sumStats { $0.keyspaceMisses.load(ordering: .relaxed) })),
                 ("total_error_replies", String(sumStats { $0.errorReplies.load(ordering: .relaxed) })),
@@ -122,7 +125,7 @@ extension ServerState {
 }
 
 /// Bytes the allocator has handed out and not taken back (mallinfo2: arena and mmap'd chunks in use).
-func usedMemory() -> Int {
+func allocatorInUse() -> Int {
     Int(cshoal_malloc_in_use())
 }
 

@@ -1,3 +1,4 @@
+import CShoalPosix
 import Logging
 import RESP
 import ShoalStore
@@ -35,10 +36,22 @@ public final class ServerState: Sendable {
     let lastSaveTime = Atomic<Int64>(0)
     /// Snapshots: SAVE, BGSAVE, save rules, MISCONF. Set once, right after init.
     private(set) nonisolated(unsafe) var snapshots: Snapshotter!
+    /// Heap in use before any data (runtime, buffers): what used_memory counts besides the dataset.
+    let memoryBaseline: Int
+    /// maxmemory settings read on every command, kept as atomics (CONFIG SET updates them).
+    let maxmemory = Atomic<Int>(0)
+    let evictionPolicyIndex = Atomic<Int>(0)
+    let maxmemorySamples = Atomic<Int>(5)
     /// Recent (monotonic microseconds, commands processed) samples for `instantaneous_ops_per_sec`.
     let opsSamples = Locked<[(Int64, Int)]>([])
 
-    public init(config: ServerConfig, logger: Logger, configFile: String? = nil, commands: CommandTable = .standard) {
+    /// - Parameter memoryBaseline: the heap the server needs without data; by default the process's heap in use
+    ///   now (right for the executable, which creates the state at start; an embedding passes its own).
+    public init(
+        config: ServerConfig, logger: Logger, configFile: String? = nil, commands: CommandTable = .standard,
+        memoryBaseline: Int? = nil
+    ) {
+        self.memoryBaseline = memoryBaseline ?? Int(cshoal_malloc_in_use())
         self.config = ConfigStore(config)
         self.logger = logger
         self.commands = commands
@@ -54,13 +67,26 @@ public final class ServerState: Sendable {
         hz.store(config.hz, ordering: .relaxed)
         lastSaveTime.store(startedAt / 1000, ordering: .relaxed)
         snapshots = Snapshotter(state: self)
+        configDidChange()
     }
+
+    var evictionPolicy: EvictionPolicy { EvictionPolicy.allCases[evictionPolicyIndex.load(ordering: .relaxed)] }
+
+    /// used_memory: the heap in use at start plus the dataset's estimated bytes.
+    var usedMemory: Int { memoryBaseline + keyspace.usedBytes }
 
     /// Applies what a CONFIG SET changed that is not read afresh where it is used.
     func configDidChange() {
         let config = self.config.current
         hz.store(config.hz, ordering: .relaxed)
         ShoalLogHandler.setLevel(ShoalLogHandler.level(named: config.loglevel))
+        let policy = EvictionPolicy(rawValue: config.maxmemoryPolicy) ?? .noEviction
+        if policy != evictionPolicy { keyspace.resetEvictionPool() }
+        evictionPolicyIndex.store(EvictionPolicy.allCases.firstIndex(of: policy) ?? 0, ordering: .relaxed)
+        maxmemory.store(config.maxmemory, ordering: .relaxed)
+        maxmemorySamples.store(config.maxmemorySamples, ordering: .relaxed)
+        keyspace.accessPolicy.tracking = policy.tracking
+        keyspace.accessPolicy.lfu = LFUSettings(logFactor: config.lfuLogFactor, decayMinutes: config.lfuDecayTime)
     }
 
     /// Called by the cron thread every tick: keeps about a second of samples for the ops/sec figure.

@@ -6,9 +6,9 @@ final class Shard: @unchecked Sendable {
     let lock = ReadWriteLock()
     let table: UnsafeMutablePointer<ShardTable>
 
-    init() {
+    init(policy: AccessPolicy) {
         table = .allocate(capacity: 1)
-        table.initialize(to: ShardTable())
+        table.initialize(to: ShardTable(policy: policy))
     }
 
     deinit {
@@ -84,6 +84,16 @@ public final class Keyspace: @unchecked Sendable {
     private let shardBits: Int
     private let shards: [Shard]
     private let expireCursor = Atomic<Int>(0)
+    /// Estimated heap bytes of all tables, kept by adding each write's change (no global lock).
+    private let datasetBytes = Atomic<Int>(0)
+    private let evicted = Atomic<Int>(0)
+    /// Best eviction candidates seen so far, kept across calls as Redis's eviction pool.
+    let evictionPool = EvictionPool()
+
+    /// Forgets the eviction candidates (their scores mean something else after a policy change).
+    public func resetEvictionPool() { evictionPool.removeAll() }
+    /// What every table tracks per key (LRU clock or LFU counter), set from `maxmemory-policy`.
+    public let accessPolicy = AccessPolicy()
 
     public init(databases: Int = 16, shardsPerDatabase: Int = 64) {
         precondition(databases >= 1, "databases must be at least 1")
@@ -93,7 +103,9 @@ public final class Keyspace: @unchecked Sendable {
         databaseCount = databases
         self.shardsPerDatabase = shardsPerDatabase
         shardBits = shardsPerDatabase.trailingZeroBitCount
-        shards = (0..<(databases * shardsPerDatabase)).map { _ in Shard() }
+        let policy = accessPolicy
+        shards = (0..<(databases * shardsPerDatabase)).map { _ in Shard(policy: policy) }
+        datasetBytes.store(shards.reduce(0) { $0 + $1.table.pointee.usedBytes }, ordering: .relaxed)
     }
 
     /// A key's shard comes from the top bits of its hash; its bucket from the bottom bits, so the two are
@@ -131,8 +143,48 @@ public final class Keyspace: @unchecked Sendable {
     ) throws(E) -> R {
         let shard = shard(database: database, hash: key.hash)
         shard.lock.lockWrite()
-        defer { shard.lock.unlock() }
+        let before = shard.table.pointee.usedBytes
+        defer {
+            account(shard.table.pointee.usedBytes - before)
+            shard.lock.unlock()
+        }
         return try body(&shard.table.pointee)
+    }
+
+    @inline(__always)
+    private func account(_ delta: Int) {
+        if delta != 0 { datasetBytes.add(delta, ordering: .relaxed) }
+    }
+
+    /// Estimated bytes the dataset occupies on the heap (keys, values and table structures of all shards).
+    public var usedBytes: Int { datasetBytes.load(ordering: .relaxed) }
+
+    /// Keys evicted to stay under `maxmemory`.
+    public var evictedKeyCount: Int { evicted.load(ordering: .relaxed) }
+
+    func noteEvicted() { evicted.add(1, ordering: .relaxed) }
+
+    var allShardCount: Int { shards.count }
+
+    /// One shard by flat index (database * shardsPerDatabase + shard) under its write lock, with its usage
+    /// accounted. For eviction, which works across databases.
+    func writeShard<R>(index: Int, _ body: (inout ShardTable) -> R) -> R {
+        let shard = shards[index]
+        shard.lock.lockWrite()
+        let before = shard.table.pointee.usedBytes
+        defer {
+            account(shard.table.pointee.usedBytes - before)
+            shard.lock.unlock()
+        }
+        return body(&shard.table.pointee)
+    }
+
+    /// One shard by flat index under its read lock.
+    func readShard<R>(index: Int, _ body: (borrowing ShardTable) -> R) -> R {
+        let shard = shards[index]
+        shard.lock.lockRead()
+        defer { shard.lock.unlock() }
+        return body(shard.table.pointee)
     }
 
     // MARK: - Multi-shard access
@@ -153,11 +205,20 @@ public final class Keyspace: @unchecked Sendable {
     ) throws(E) -> R {
         var sorted = ids.sorted()
         sorted.removeDuplicates()
+        var before = 0
         for id in sorted {
             precondition(id.database >= 0 && id.database < databaseCount && id.shard < shardsPerDatabase)
-            if exclusive { shard(id).lock.lockWrite() } else { shard(id).lock.lockRead() }
+            if exclusive {
+                shard(id).lock.lockWrite()
+                before += shard(id).table.pointee.usedBytes
+            } else {
+                shard(id).lock.lockRead()
+            }
         }
-        defer { for id in sorted.reversed() { shard(id).lock.unlock() } }
+        defer {
+            if exclusive { account(sorted.reduce(0) { $0 + shard($1).table.pointee.usedBytes } - before) }
+            for id in sorted.reversed() { shard(id).lock.unlock() }
+        }
         return try body(ShardGroup(keyspace: self, ids: sorted, exclusive: exclusive))
     }
 
@@ -338,6 +399,7 @@ public final class Keyspace: @unchecked Sendable {
             let shard = shards[position]
             position = (position + 1) % total
             shard.lock.lockWrite()
+            let before = shard.table.pointee.usedBytes
             while shard.table.pointee.volatileCount > 0 {
                 let samples = min(20, shard.table.pointee.volatileCount)
                 var removedNow = 0
@@ -353,6 +415,7 @@ public final class Keyspace: @unchecked Sendable {
                 expired += removedNow
                 if removedNow * 10 <= samples || monotonicMicroseconds() - started > budgetMicroseconds { break }
             }
+            account(shard.table.pointee.usedBytes - before)
             shard.lock.unlock()
             if monotonicMicroseconds() - started > budgetMicroseconds { break }
         }

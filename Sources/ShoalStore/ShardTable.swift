@@ -23,14 +23,61 @@ public struct ShardTable: Sendable {
     private var buckets: [Int32]
     private var nodes: [Node] = []
     private var volatileNodes: [Int32] = []
+    /// Access statistics by node index (LRU clock, LFU counter), atomics updated by readers. A copy of the
+    /// table (a snapshot) shares this object with the live table and must not read it.
+    private var access: AccessMetadata
+    /// Estimated heap bytes of the entries (keys, values, nodes, metadata); see `entryBytes`.
+    private var entryBytes = 0
     /// Keys this table removed because their deadline had passed (lazily or by the active cycle).
     public private(set) var expiredCount = 0
 
     static let minimumBuckets = 8
 
-    public init() {
+    public init(policy: AccessPolicy = AccessPolicy()) {
         buckets = [Int32](repeating: -1, count: Self.minimumBuckets)
+        access = AccessMetadata(policy: policy)
     }
+
+    // MARK: - Memory accounting
+
+    /// What the heap holds for this table, estimated from the sizes malloc hands out: each key and value is a
+    /// Swift array (32-byte header + bytes, in 16-byte chunks with malloc's 8-byte header), plus the node, its
+    /// metadata slot and the bucket array.
+    public var usedBytes: Int { entryBytes + buckets.count * MemoryLayout<Int32>.stride }
+
+    @inline(__always)
+    static func allocationBytes(_ capacity: Int) -> Int { capacity == 0 ? 0 : (capacity + 32 + 8 + 15) & ~15 }
+
+    @inline(__always)
+    static func valueBytes(_ value: Value) -> Int {
+        switch value {
+        case .string(let bytes): return allocationBytes(bytes.capacity)
+        }
+    }
+
+    /// The bytes one key costs (what MEMORY USAGE reports).
+    public static func entryBytes(key: Key, value: Value) -> Int {
+        allocationBytes(key.bytes.capacity) + valueBytes(value) + MemoryLayout<Node>.stride + 8
+            + 2 * MemoryLayout<Int32>.stride  // its share of buckets and volatile slots
+    }
+
+    /// `usedBytes` recomputed from scratch (tests check the incremental accounting against it).
+    func recomputedUsedBytes() -> Int {
+        nodes.reduce(0) { $0 + Self.entryBytes(key: $1.key, value: $1.entry.value) } + buckets.count * MemoryLayout<Int32>.stride
+    }
+
+    public func memoryUsage(at index: Int) -> Int { Self.entryBytes(key: nodes[index].key, value: nodes[index].entry.value) }
+
+    // MARK: - Access statistics
+
+    /// Records a read or write of the key at `index` (LRU clock or LFU counter). Safe under a read lock.
+    @inline(__always)
+    public func touch(at index: Int, now: Milliseconds) { access.touch(index, now: now, hash: nodes[index].key.hash) }
+
+    /// The raw access slot of the key at `index` (OBJECT IDLETIME/FREQ, eviction scores).
+    public func accessSlot(at index: Int) -> UInt64 { access.load(index) }
+
+    public var accessPolicy: AccessPolicy { access.policy }
 
     public var count: Int { nodes.count }
     public var isEmpty: Bool { nodes.isEmpty }
@@ -58,6 +105,14 @@ public struct ShardTable: Sendable {
     /// and left for a writer or the active cycle to remove.
     @inline(__always)
     public func lookup(_ key: KeyView, now: Milliseconds) -> Int? {
+        guard let index = peek(key, now: now) else { return nil }
+        access.touch(index, now: now, hash: key.hash)
+        return index
+    }
+
+    /// `lookup` without recording an access (TYPE, EXISTS, TTL, OBJECT: Redis's LOOKUP_NOTOUCH).
+    @inline(__always)
+    public func peek(_ key: KeyView, now: Milliseconds) -> Int? {
         guard let index = find(key), !nodes[index].entry.isExpired(at: now) else { return nil }
         return index
     }
@@ -71,6 +126,7 @@ public struct ShardTable: Sendable {
             expiredCount += 1
             return nil
         }
+        access.touch(index, now: now, hash: key.hash)
         return index
     }
 
@@ -89,9 +145,12 @@ public struct ShardTable: Sendable {
         if nodes.count >= buckets.count { rehash(to: buckets.count * 2) }
         let index = nodes.count
         let bucketIndex = bucket(for: key.hash)
+        entryBytes += Self.entryBytes(key: key, value: entry.value)
         nodes.append(Node(key: key, entry: entry, next: buckets[bucketIndex], volatileSlot: -1))
         buckets[bucketIndex] = Int32(index)
         if entry.expiresAt != 0 { addVolatile(index) }
+        access.reserve(nodes.count)
+        access.store(index, AccessMetadata.fresh(now: currentTimeMilliseconds()))
         return index
     }
 
@@ -108,18 +167,22 @@ public struct ShardTable: Sendable {
     /// Replaces the value at `index`, keeping its deadline.
     @inline(__always)
     public mutating func setValue(at index: Int, _ value: Value) {
+        entryBytes += Self.valueBytes(value) - Self.valueBytes(nodes[index].entry.value)
         nodes[index].entry.value = value
     }
 
     /// Lets `body` change the value in place (APPEND, SETRANGE), without a second copy of the bytes.
     @inline(__always)
     public mutating func modifyValue<R>(at index: Int, _ body: (inout Value) -> R) -> R {
-        body(&nodes[index].entry.value)
+        let before = Self.valueBytes(nodes[index].entry.value)
+        let result = body(&nodes[index].entry.value)
+        entryBytes += Self.valueBytes(nodes[index].entry.value) - before
+        return result
     }
 
     /// Replaces value and deadline at `index`.
     public mutating func replace(at index: Int, with entry: Entry) {
-        nodes[index].entry.value = entry.value
+        setValue(at: index, entry.value)
         setExpiry(at: index, entry.expiresAt)
     }
 
@@ -144,10 +207,12 @@ public struct ShardTable: Sendable {
         if index != last {
             relink(last, hash: nodes[last].key.hash, to: Int32(index))
             nodes.swapAt(index, last)
+            access.store(index, access.load(last))
             let movedSlot = nodes[index].volatileSlot
             if movedSlot >= 0 { volatileNodes[Int(movedSlot)] = Int32(index) }
         }
         let removed = nodes.removeLast()
+        entryBytes -= Self.entryBytes(key: removed.key, value: removed.entry.value)
         if buckets.count > Self.minimumBuckets && nodes.count * 8 < buckets.count {
             rehash(to: max(Self.minimumBuckets, Self.powerOfTwo(atLeast: nodes.count * 2)))
         }
@@ -165,6 +230,8 @@ public struct ShardTable: Sendable {
         buckets = [Int32](repeating: -1, count: Self.minimumBuckets)
         nodes = []
         volatileNodes = []
+        entryBytes = 0
+        access = AccessMetadata(policy: access.policy)
     }
 
     /// Records expirations done on this table from outside (the active cycle removes through `remove(at:)`).

@@ -26,15 +26,16 @@ func deleteKeys(_ ctx: CommandContext) {
     ctx.out.integer(removed)
 }
 
-/// EXISTS and TOUCH: how many of the named keys exist (a key named twice counts twice, as in Redis).
-func countExisting(_ ctx: CommandContext) {
+/// EXISTS and TOUCH: how many of the named keys exist (a key named twice counts twice, as in Redis). Only
+/// TOUCH counts as an access for LRU/LFU.
+func countExisting(_ ctx: CommandContext, touch: Bool) {
     let args = ctx.args
     let keys = (1..<args.count).map { args.key($0) }
     let found = ctx.keyspace.withShards(ctx.keyspace.shardIDs(database: ctx.database, hashes: keys.map(\.hash)), exclusive: false) {
         group -> Int in
         keys.reduce(0) { total, key in
             total + group.readTable(database: ctx.database, hash: key.hash) { table in
-                table.lookup(key, now: ctx.now) != nil ? 1 : 0
+                (touch ? table.lookup(key, now: ctx.now) : table.peek(key, now: ctx.now)) != nil ? 1 : 0
             }
         }
     }
@@ -73,16 +74,16 @@ let keyCommands: [Command] = [
     },
     Command("exists", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
             summary: "Determines whether one or more keys exist.", complexity: "O(N)") {
-        ctx throws(CommandError) in countExisting(ctx)
+        ctx throws(CommandError) in countExisting(ctx, touch: false)
     },
     Command("touch", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
             summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
-            since: "3.2.1", complexity: "O(N)") { ctx throws(CommandError) in countExisting(ctx) },
+            since: "3.2.1", complexity: "O(N)") { ctx throws(CommandError) in countExisting(ctx, touch: true) },
     Command("type", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
             summary: "Determines the type of value stored at a key.") { ctx throws(CommandError) in
         let key = ctx.args.key(1)
         let name = ctx.keyspace.read(ctx.database, key) { table in
-            table.lookup(key, now: ctx.now).map { table.entry(at: $0).value.typeName } ?? "none"
+            table.peek(key, now: ctx.now).map { table.entry(at: $0).value.typeName } ?? "none"
         }
         ctx.out.simple(name)
     },

@@ -1,0 +1,170 @@
+/// `maxmemory-policy`, with Redis's names and meaning.
+public enum EvictionPolicy: String, Sendable, CaseIterable {
+    case noEviction = "noeviction"
+    case allKeysLRU = "allkeys-lru"
+    case allKeysLFU = "allkeys-lfu"
+    case allKeysRandom = "allkeys-random"
+    case volatileLRU = "volatile-lru"
+    case volatileLFU = "volatile-lfu"
+    case volatileRandom = "volatile-random"
+    case volatileTTL = "volatile-ttl"
+
+    /// `volatile-*` policies only ever evict keys that carry a deadline.
+    public var volatileOnly: Bool { rawValue.hasPrefix("volatile") }
+
+    /// What the keyspace must track per key for this policy.
+    public var tracking: AccessTracking { self == .allKeysLFU || self == .volatileLFU ? .lfu : .lru }
+
+    var isRandom: Bool { self == .allKeysRandom || self == .volatileRandom }
+}
+
+/// What one eviction call achieved.
+public enum EvictionOutcome: Sendable, Equatable {
+    /// Memory is under the limit.
+    case fits
+    /// Keys were evicted but memory is still over (the work per call is bounded); the next command goes on.
+    case progressed
+    /// Nothing can be evicted (no keys, or no keys with a deadline for a `volatile-*` policy).
+    case nothingEvictable
+}
+
+/// The best eviction candidates seen so far (highest score = best to evict), kept across calls like
+/// Redis's `EvictionPoolLRU`: sampling a few keys per call still converges on good victims.
+final class EvictionPool: @unchecked Sendable {
+    struct Candidate {
+        var score: UInt64
+        var shard: Int
+        var key: Key
+    }
+
+    static let size = 16
+    private let lock = ReadWriteLock()
+    private var candidates: [Candidate] = []  // ascending by score
+
+    func insert(_ candidate: Candidate) {
+        lock.lockWrite()
+        defer { lock.unlock() }
+        if let existing = candidates.firstIndex(where: { $0.shard == candidate.shard && $0.key == candidate.key }) {
+            candidates.remove(at: existing)
+        }
+        if candidates.count >= Self.size {
+            guard candidate.score > candidates[0].score else { return }
+            candidates.removeFirst()
+        }
+        let position = candidates.firstIndex { $0.score > candidate.score } ?? candidates.count
+        candidates.insert(candidate, at: position)
+    }
+
+    func popBest() -> Candidate? {
+        lock.lockWrite()
+        defer { lock.unlock() }
+        return candidates.popLast()
+    }
+
+    func removeAll() {
+        lock.lockWrite()
+        candidates.removeAll()
+        lock.unlock()
+    }
+}
+
+extension Keyspace {
+    /// Evicts keys, across all databases, until the dataset fits in `limit` bytes: Redis's `performEvictions`
+    /// with its approximations (evict.c). LRU, LFU and TTL policies sample `samples` keys from a few random
+    /// shards into the candidate pool and evict the best candidate; random policies evict a random key. At most
+    /// `maxKeys` keys are evicted per call, so one command never stalls for long.
+    public func evict(
+        toFit limit: Int, policy: EvictionPolicy, samples: Int, now: Milliseconds, maxKeys: Int = 64
+    ) -> EvictionOutcome {
+        var evictedNow = 0
+        while usedBytes > limit {
+            guard policy != .noEviction else { return .nothingEvictable }
+            if evictedNow >= maxKeys { return .progressed }
+            let done = policy.isRandom ? evictRandomKey(volatileOnly: policy.volatileOnly)
+                : evictFromPool(policy: policy, samples: max(1, samples), now: now)
+            guard done else { return evictedNow > 0 ? .progressed : .nothingEvictable }
+            evictedNow += 1
+        }
+        return .fits
+    }
+
+    private func shardHasCandidates(_ table: borrowing ShardTable, volatileOnly: Bool) -> Bool {
+        volatileOnly ? table.volatileCount > 0 : !table.isEmpty
+    }
+
+    private func evictRandomKey(volatileOnly: Bool) -> Bool {
+        var generator = SystemRandomNumberGenerator()
+        let count = allShardCount
+        let start = Int.random(in: 0..<count, using: &generator)
+        for offset in 0..<count {
+            let index = (start + offset) % count
+            let removed = writeShard(index: index) { table -> Bool in
+                let victim = volatileOnly ? table.randomVolatileIndex(using: &generator) : table.randomIndex(using: &generator)
+                guard let victim else { return false }
+                table.remove(at: victim)
+                return true
+            }
+            if removed {
+                noteEvicted()
+                return true
+            }
+        }
+        return false
+    }
+
+    private func evictFromPool(policy: EvictionPolicy, samples: Int, now: Milliseconds) -> Bool {
+        var generator = SystemRandomNumberGenerator()
+        let count = allShardCount
+        let lfu = accessPolicy.lfu
+        // Sample a few shards that have candidates into the pool.
+        var sampledShards = 0
+        var tries = 0
+        while sampledShards < 4 && tries < 64 {
+            tries += 1
+            let index = Int.random(in: 0..<count, using: &generator)
+            let found: [EvictionPool.Candidate] = readShard(index: index) { table in
+                guard shardHasCandidates(table, volatileOnly: policy.volatileOnly) else { return [] }
+                var picked: [EvictionPool.Candidate] = []
+                for _ in 0..<samples {
+                    let candidate = policy.volatileOnly
+                        ? table.randomVolatileIndex(using: &generator) : table.randomIndex(using: &generator)
+                    guard let candidate else { break }
+                    let score: UInt64
+                    switch policy {
+                    case .volatileTTL:
+                        score = UInt64.max - UInt64(bitPattern: table.entry(at: candidate).expiresAt)
+                    case .allKeysLFU, .volatileLFU:
+                        let slot = table.accessSlot(at: candidate)
+                        let counter = AccessMetadata.decayedCounter(slot, now: now, settings: lfu)
+                        let idle = UInt64(max(0, min(AccessMetadata.idleMilliseconds(slot, now: now), Int64(UInt32.max))))
+                        score = (255 - counter) << 32 | idle  // least frequent first; among equals, the idlest
+                    default:
+                        score = UInt64(max(0, AccessMetadata.idleMilliseconds(table.accessSlot(at: candidate), now: now)))
+                    }
+                    picked.append(EvictionPool.Candidate(score: score, shard: index, key: table.key(at: candidate)))
+                }
+                return picked
+            }
+            if !found.isEmpty {
+                sampledShards += 1
+                for candidate in found { evictionPool.insert(candidate) }
+            }
+        }
+        // Evict the best candidate that still exists (and still has a deadline, for volatile policies).
+        while let best = evictionPool.popBest() {
+            let removed = best.key.withView { view in
+                writeShard(index: best.shard) { table -> Bool in
+                    guard let index = table.find(view) else { return false }
+                    if policy.volatileOnly && table.entry(at: index).expiresAt == 0 { return false }
+                    table.remove(at: index)
+                    return true
+                }
+            }
+            if removed {
+                noteEvicted()
+                return true
+            }
+        }
+        return false
+    }
+}
