@@ -93,7 +93,7 @@ extension Keyspace {
     }
 
     private func evictRandomKey(volatileOnly: Bool) -> Bool {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SamplingRandom()
         let count = allShardCount
         let start = Int.random(in: 0..<count, using: &generator)
         for offset in 0..<count {
@@ -113,7 +113,7 @@ extension Keyspace {
     }
 
     private func evictFromPool(policy: EvictionPolicy, samples: Int, now: Milliseconds) -> Bool {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SamplingRandom()
         let count = allShardCount
         let lfu = accessPolicy.lfu
         // Sample a few shards that have candidates into the pool.

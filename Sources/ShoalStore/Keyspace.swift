@@ -164,6 +164,15 @@ public final class Keyspace: @unchecked Sendable {
 
     func noteEvicted() { evicted.add(1, ordering: .relaxed) }
 
+    /// Expired-key count at the last `resetStatistics`, subtracted from the running total.
+    private let expiredBaseline = Atomic<Int>(0)
+
+    /// CONFIG RESETSTAT: evicted_keys and expired_keys start again from zero.
+    public func resetStatistics() {
+        evicted.store(0, ordering: .relaxed)
+        expiredBaseline.store(totalExpired(), ordering: .relaxed)
+    }
+
     var allShardCount: Int { shards.count }
 
     /// One shard by flat index (database * shardsPerDatabase + shard) under its write lock, with its usage
@@ -282,8 +291,10 @@ public final class Keyspace: @unchecked Sendable {
         }
     }
 
-    /// Keys removed because they expired, over all shards.
-    public func expiredKeyCount() -> Int {
+    /// Keys removed because they expired, over all shards (since the last `resetStatistics`).
+    public func expiredKeyCount() -> Int { totalExpired() - expiredBaseline.load(ordering: .relaxed) }
+
+    private func totalExpired() -> Int {
         var total = 0
         for shard in shards {
             shard.lock.lockRead()
@@ -358,7 +369,7 @@ public final class Keyspace: @unchecked Sendable {
 
     /// A random live key of `database`, or nil when it has none.
     public func randomKey(database: Int, now: Milliseconds) -> Key? {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SamplingRandom()
         let start = Int.random(in: 0..<shardsPerDatabase, using: &generator)
         for offset in 0..<shardsPerDatabase {
             let shard = shard(ShardID(database: database, shard: (start + offset) % shardsPerDatabase))
@@ -390,7 +401,7 @@ public final class Keyspace: @unchecked Sendable {
     @discardableResult
     public func activeExpireCycle(now: Milliseconds, budgetMicroseconds: Int64) -> (sampled: Int, expired: Int) {
         let started = monotonicMicroseconds()
-        var generator = SystemRandomNumberGenerator()
+        var generator = SamplingRandom()
         var sampled = 0
         var expired = 0
         let total = shards.count

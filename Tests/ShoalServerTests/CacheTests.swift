@@ -48,6 +48,8 @@ func infoField(_ client: TestClient, _ section: String, _ field: String) throws 
         #expect(peak <= limit + limit / 50, "used_memory peaked at \(peak) for maxmemory \(limit)")
         #expect(Int(try infoField(client, "stats", "evicted_keys"))! > 0)
         #expect(try infoField(client, "memory", "maxmemory_policy") == policy)
+        #expect(try client.call("CONFIG", "RESETSTAT") == .ok)
+        #expect(try infoField(client, "stats", "evicted_keys") == "0")
     }
 
     @Test func volatilePolicyNeverEvictsKeysWithoutTTL() throws {

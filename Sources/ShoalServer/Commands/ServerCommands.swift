@@ -126,6 +126,7 @@ let configSubcommands: [Command] = [
     Command("resetstat", arity: 2, flags: [.admin, .noscript, .loading, .stale], group: "server",
             summary: "Resets the server's statistics.", since: "2.0.0") { ctx throws(CommandError) in
         for stats in ctx.server.loopStats { stats.reset() }
+        ctx.keyspace.resetStatistics()
         ctx.out.ok()
     },
     Command("help", arity: 2, flags: [.loading, .stale], group: "server",
