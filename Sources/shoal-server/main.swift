@@ -16,6 +16,10 @@ func printUsage() {
                shoal-server -v or --version
                shoal-server -h or --help
                shoal-server --check-snapshot <file>   (validate a snapshot file and exit)
+               shoal-server --ping [--host h] [--port p] (health check: exit 0 when the server answers PONG)
+
+        The password can come from the environment: SHOAL_PASSWORD sets requirepass (unless a file or flag
+        does), and --ping uses it to authenticate.
 
         Options are any configuration directive, given as --name value; they override the file.
 
@@ -58,6 +62,19 @@ if arguments.contains("--version") || arguments.contains("-v") {
     exit(0)
 }
 
+if arguments.first == "--ping" {
+    var host = "127.0.0.1"
+    var port = 6379
+    var index = 1
+    while index + 1 < arguments.count {
+        if arguments[index] == "--host" { host = arguments[index + 1] }
+        if arguments[index] == "--port", let value = Int(arguments[index + 1]) { port = value }
+        index += 2
+    }
+    let password = ProcessEnvironment.value("SHOAL_PASSWORD")
+    exit(healthCheck(host: host, port: port, password: password) ? 0 : 1)
+}
+
 if let index = arguments.firstIndex(of: "--check-snapshot") {
     guard index + 1 < arguments.count else { fail("Usage: shoal-server --check-snapshot <file>") }
     let path = arguments[index + 1]
@@ -91,6 +108,10 @@ do throws(ConfigError) {
         try config.load(text: text, source: configFile)
     }
     try config.load(arguments: arguments)
+    // The password may come from the environment (containers): file or flags win when they set one.
+    if config.requirepass.isEmpty, let password = ProcessEnvironment.value("SHOAL_PASSWORD"), !password.isEmpty {
+        config.requirepass = password
+    }
 } catch {
     fail(error.message)
 }
