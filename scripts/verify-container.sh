@@ -36,7 +36,8 @@ if ! buildah inspect --type image docker.io/library/swift:6.3-bookworm >/dev/nul
     ctr=$(buildah from --pull=never docker.io/library/debian:bookworm-slim)
     # The official image's dependencies of the toolchain.
     buildah run "$ctr" -- sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        binutils git gnupg2 libc6-dev libcurl4-openssl-dev libedit2 libgcc-12-dev libpython3-dev libsqlite3-0 \
+        binutils git gnupg2 libc6-dev libcurl4-openssl-dev libedit2 libgcc-12-dev libncurses6 libtinfo6 liblzma5 \
+        libpython3-dev libsqlite3-0 \
         libstdc++-12-dev libxml2-dev libz3-dev pkg-config tzdata zlib1g-dev ca-certificates >/dev/null \
         && rm -rf /var/lib/apt/lists/*'
     buildah copy "$ctr" "$SWIFT_TOOLCHAIN" /opt/swift >/dev/null

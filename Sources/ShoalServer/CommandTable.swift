@@ -214,7 +214,7 @@ extension ServerState {
             }
         }
         // After a failed save, refuse writes (and PING, so monitoring notices) until a save succeeds, as Redis.
-        if (command.flags.contains(.write) || command.name == "ping") && snapshots.writesBlocked.load(ordering: .relaxed) {
+        if snapshots.writesBlocked.load(ordering: .relaxed) && (command.flags.contains(.write) || command.name == "ping") {
             reject(client, command, misconfError)
             return
         }
