@@ -144,6 +144,8 @@ let syntaxError = RESPValue.error("ERR syntax error")
             (["EXISTS", "none"], .integer(0)),
             (["SETRANGE", "s", "536870911", "xx"],
              .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")),
+            (["SETRANGE", "s", "9223372036854775807", "x"],
+             .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")),
         ])
     }
 }

@@ -328,7 +328,8 @@ let stringCommands: [Command] = [
             let existing = table.lookupForWrite(key, now: ctx.now)
             let currentLength = try existing.map { index throws(CommandError) in try table.entry(at: index).stringBytes().count } ?? 0
             if patch.count == 0 { return currentLength }
-            guard offset + Int64(patch.count) <= Int64(limit) else { throw .stringTooLong }
+            // Compared without adding, so an offset near Int64.max can't overflow.
+            guard offset <= Int64(limit) - Int64(patch.count) else { throw .stringTooLong }
             let end = Int(offset) + patch.count
             func apply(_ bytes: inout [UInt8]) {
                 if bytes.count < end { bytes.append(contentsOf: repeatElement(0, count: end - bytes.count)) }
