@@ -10,6 +10,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
+# The manifest declares the test targets too; their sources must exist even though only the server is built.
+COPY Tests ./Tests
 # Resolve first (cached with the manifest), then build a release binary with the Swift runtime linked in.
 RUN swift package resolve \
     && swift build -c release --static-swift-stdlib --product shoal-server \

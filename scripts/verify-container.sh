@@ -84,8 +84,10 @@ run_server
 buildah run --env SHOAL_PASSWORD=verify-secret "$ctr" -- /usr/local/bin/shoal-server --ping --port "$PORT" \
     || { echo "health check failed"; exit 1; }
 buildah run "$ctr" -- sh -c 'ls -ln /data/dump.shoal && id -u'
-server=$(pgrep -f "shoal-server /etc/shoal/shoal.conf --bind 127.0.0.1 --port $PORT" | head -1)
-[ "$(ps -o user= -p "$server")" != root ] || { echo "server runs as root"; exit 1; }
+# Anchored: the root-owned `buildah run` process carries the same words later in its command line.
+server=$(pgrep -f "^/usr/local/bin/shoal-server /etc/shoal/shoal.conf --bind 127.0.0.1 --port $PORT")
+echo "server pid $server runs as uid $(ps -o uid= -p "$server" | tr -d ' ')"
+[ "$(ps -o uid= -p "$server" | tr -d ' ')" = 10001 ] || { echo "server does not run as the shoal user"; exit 1; }
 
 step "SIGTERM"
 cli SET after-save yes >/dev/null
