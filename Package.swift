@@ -7,9 +7,12 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "shoal-server", targets: ["shoal-server"]),
+        .executable(name: "shoal-bench", targets: ["shoal-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // HDR latency histograms for shoal-bench.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // epoll, accept4, eventfd and rwlock attributes: absent from `import Glibc` without _GNU_SOURCE.
@@ -27,6 +30,11 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "shoal-server", dependencies: ["ShoalServer"]),
+        // The load generator: its own RESP client (the RESP target), independent of the server.
+        .executableTarget(
+            name: "shoal-bench",
+            dependencies: ["RESP", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
         .testTarget(name: "RESPTests", dependencies: ["RESP"]),
         .testTarget(name: "ShoalStoreTests", dependencies: ["ShoalStore"]),
         .testTarget(name: "ShoalPersistenceTests", dependencies: ["ShoalPersistence", "ShoalStore"]),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Scale-out on twemproxy: starts three Shoal instances and nutcracker on loopback, runs redis-benchmark through
+# Scale-out on twemproxy: starts three Shoal instances and nutcracker on loopback, runs redis-benchmark and
+# shoal-bench through
 # the proxy, shows how the keys spread over the instances, kills one and shows what clients see, then stops
 # everything by PID. Exits non-zero when the keys don't reach all three instances or the proxy doesn't recover.
 #   scripts/scale-out-demo.sh            # the demo
@@ -11,10 +12,13 @@ SHORT=0
 source scripts/lib/deps.sh
 apt_install nutcracker redis-tools
 BINARY=${SHOAL_BINARY:-}
-if [ -z "$BINARY" ]; then
+BENCH=${SHOAL_BENCH:-}
+if [ -z "$BINARY" ] || [ -z "$BENCH" ]; then
     install_build_deps
     swift build -c release --product shoal-server >/dev/null
+    swift build -c release --product shoal-bench >/dev/null
     BINARY=.build/release/shoal-server
+    BENCH=.build/release/shoal-bench
 fi
 BASE=${SCALE_OUT_BASE_PORT:-17000}
 PROXY=$((BASE + 121))
@@ -48,6 +52,9 @@ wait_for $PROXY
 
 echo "== redis-benchmark through the proxy ($REQUESTS requests each, 50 clients, 100,000 random keys)"
 redis-benchmark -p $PROXY -t set,get -n "$REQUESTS" -r 100000 -c 50 -q 2>/dev/null | tr '\r' '\n' | grep "per second"
+echo "== shoal-bench through the proxy (verifying every GET returns what was SET)"
+"$BENCH" -p $PROXY -n "$REQUESTS" -c 50 -r 100000 --mix set=1,get=1 --verify -q --label proxy \
+    || { echo "FAIL: shoal-bench saw errors through the proxy"; exit 1; }
 
 echo "== keys per instance"
 total=0

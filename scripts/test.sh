@@ -30,4 +30,5 @@ hadolint Dockerfile
 
 echo "== client tests (release build)"
 swift build -c release --product shoal-server
-SHOAL_BINARY="$PWD/.build/release/shoal-server" python3 -m pytest -q Tests/clients
+swift build -c release --product shoal-bench
+SHOAL_BINARY="$PWD/.build/release/shoal-server" SHOAL_BENCH="$PWD/.build/release/shoal-bench" python3 -m pytest -q Tests/clients

@@ -9,6 +9,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("SHOAL_BINARY", os.path.join(ROOT, ".build", "release", "shoal-server"))
+BENCH = os.environ.get("SHOAL_BENCH", os.path.join(ROOT, ".build", "release", "shoal-bench"))
 
 
 class ShoalProcess:

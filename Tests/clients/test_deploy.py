@@ -2,11 +2,11 @@
 import os
 import subprocess
 
-from conftest import BINARY, ROOT, ShoalProcess
+from conftest import BENCH, BINARY, ROOT, ShoalProcess
 
 
 def test_scale_out_demo_short():
-    env = dict(os.environ, SHOAL_BINARY=BINARY, SCALE_OUT_BASE_PORT="17300")
+    env = dict(os.environ, SHOAL_BINARY=BINARY, SHOAL_BENCH=BENCH, SCALE_OUT_BASE_PORT="17300")
     result = subprocess.run(["bash", os.path.join(ROOT, "scripts", "scale-out-demo.sh"), "--short"], env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -14,6 +14,7 @@ def test_scale_out_demo_short():
               if line.startswith("shoal") and line.endswith(" keys") and "now" not in line]
     assert len(counts) == 3 and min(counts) > 0, result.stdout
     assert "SETs once ejected: 100 of 100 OK" in result.stdout
+    assert "proxy: 20000 requests" in result.stdout and "errors: none" in result.stdout
     assert "scale-out demo OK" in result.stdout
 
 
