@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Shoal vs redis-server, side by side: see bench/README.md. Builds release, installs what is missing
+# (redis-server, redis-tools, matplotlib), runs bench/compare.py, and writes bench/results/<timestamp>/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/deps.sh
+install_test_deps
+apt_install util-linux
+python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check matplotlib \
+    || python3 -m pip install -q --break-system-packages matplotlib
+swift build -c release --product shoal-server
+swift build -c release --product shoal-bench
+exec python3 bench/compare.py "$@"
