@@ -66,9 +66,7 @@ public enum SnapshotReader {
                     throw fail(sawTrailer ? "unexpected data" : "truncated file: no trailer (the snapshot is incomplete)")
                 }
                 do throws(LZ4Failure) {
-                    let end = try decoder.decodeFrame(bytes, at: fileOffset, into: &frame)
-                    _ = end
-                    fileOffsetAfterFrame = end
+                    fileOffsetAfterFrame = try decoder.decodeFrame(bytes, at: fileOffset, into: &frame)
                 } catch {
                     throw fail("corrupt LZ4 frame (\(error.message))")
                 }

@@ -21,8 +21,6 @@ final class Connection {
     /// Bytes of `session.out` already written to the socket.
     private var written = 0
     private(set) var interest: UInt32 = Epoll.input
-    /// Monotonic microseconds of the last byte read, for `timeout`.
-    private(set) var lastActivity: Int64
     /// When the output passed the soft limit (0: not over it), for `client-output-buffer-limit`.
     private var softLimitSince: Int64 = 0
     private(set) var isClosed = false
@@ -35,7 +33,6 @@ final class Connection {
         self.registration = registration
         self.session = session
         parser = RequestParser(limits: limits)
-        lastActivity = monotonicMicroseconds()
     }
 
     var pendingOutput: Int { session.out.count - written }
@@ -61,24 +58,26 @@ final class Connection {
         }
         input.didWrite(count)
         bump(loop.stats.netInputBytes, by: count)
-        lastActivity = monotonicMicroseconds()
-        session.handle.lastInteraction.store(currentTimeMilliseconds(), ordering: .relaxed)
+        // One clock read per event: it dates the commands of this batch and the client's last interaction
+        // (CLIENT LIST idle, and `timeout`).
+        let now = currentTimeMilliseconds()
+        session.handle.lastInteraction.store(now, ordering: .relaxed)
         if input.readableCount > loop.queryBufferLimit {
             loop.logger.warning(
                 "Closing client that reached max query buffer length: id=\(session.id) addr=\(session.handle.address) qbuf=\(input.readableCount)")
             return false
         }
-        return drive(server: server, loop: loop)
+        return drive(server: server, loop: loop, now: now)
     }
 
     /// Alternates running buffered commands and writing their replies while that makes progress: when the
     /// socket takes a paused client's replies at once, its remaining commands run now rather than waiting for
     /// bytes that may never come. After a few rounds it yields to the loop's other clients, asking for a
     /// writable event (which fires at once) to be called back.
-    private func drive(server: ServerState, loop: EventLoop) -> Bool {
+    private func drive(server: ServerState, loop: EventLoop, now: Milliseconds) -> Bool {
         for _ in 0..<16 {
             let before = input.readableCount
-            processInput(server: server)
+            processInput(server: server, now: now)
             guard flush(loop: loop) else { return false }
             let progressed = input.readableCount != before
             if !progressed || input.readableCount == 0 || pendingOutput > Self.pauseThreshold { return true }
@@ -90,9 +89,9 @@ final class Connection {
         return true
     }
 
-    /// Runs every complete command in the query buffer, stopping early when replies pile up.
-    private func processInput(server: ServerState) {
-        let now = currentTimeMilliseconds()
+    /// Runs every complete command in the query buffer, stopping early when replies pile up. `now` is the
+    /// batch's time: every expiry check in it uses the same instant.
+    private func processInput(server: ServerState, now: Milliseconds) {
         while input.readableCount > 0 && !session.closeAfterReply && !isClosed {
             if pendingOutput > Self.pauseThreshold { break }
             let view = input.readable
@@ -158,7 +157,8 @@ final class Connection {
     /// The socket has room again: send what is pending and resume the commands that waited for it.
     func handleWritable(server: ServerState, loop: EventLoop) -> Bool {
         guard flush(loop: loop) else { return false }
-        return pendingOutput <= Self.pauseThreshold && input.readableCount > 0 ? drive(server: server, loop: loop) : true
+        return pendingOutput <= Self.pauseThreshold && input.readableCount > 0
+            ? drive(server: server, loop: loop, now: currentTimeMilliseconds()) : true
     }
 
     /// Redis's `client-output-buffer-limit normal <hard> <soft> <seconds>`: past the hard limit, or past the soft

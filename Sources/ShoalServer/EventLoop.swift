@@ -198,8 +198,10 @@ final class EventLoop: @unchecked Sendable {
         lastHousekeeping = now
         refreshSettings()
         if idleTimeoutSeconds > 0 {
-            let limit = Int64(idleTimeoutSeconds) * 1_000_000
-            for connection in Array(connections.values) where now - connection.lastActivity > limit {
+            let limit = Int64(idleTimeoutSeconds) * 1000
+            let wallNow = currentTimeMilliseconds()
+            for connection in Array(connections.values)
+            where wallNow - connection.session.handle.lastInteraction.load(ordering: .relaxed) > limit {
                 logger.info("Closing idle client id=\(connection.session.id) addr=\(connection.session.handle.address)")
                 closeConnection(connection)
             }

@@ -178,7 +178,7 @@ extension ServerState {
     }
 
     /// After a snapshot was loaded at start: it is what is on disk, so nothing is unsaved yet.
-    public func markLoaded(snapshotCreatedAt: Milliseconds) {
+    public func markLoaded() {
         lastSaveTime.store(currentTimeMilliseconds() / 1000, ordering: .relaxed)
     }
 }

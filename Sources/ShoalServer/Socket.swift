@@ -47,14 +47,7 @@ enum Sockets {
     }
 
     /// The port a bound socket ended up on (for `port 0`).
-    static func localPort(_ fd: Int32) -> Int {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return describe(storage).port
-    }
+    static func localPort(_ fd: Int32) -> Int { localAddress(fd).port }
 
     static func localAddress(_ fd: Int32) -> (host: String, port: Int) {
         var storage = sockaddr_storage()

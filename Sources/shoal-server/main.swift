@@ -165,7 +165,7 @@ do throws(SnapshotError) {
     if let loaded {
         logger.notice(
             "DB loaded from disk: \(loaded.keys) keys (\(loaded.expiredSkipped) expired skipped) in \(Double(loaded.microseconds) / 1e6) seconds")
-        state.markLoaded(snapshotCreatedAt: loaded.createdAt)
+        state.markLoaded()
     }
 } catch {
     // Never start empty over a snapshot we could not read: that would overwrite it at the next save.
