@@ -43,28 +43,30 @@ public func parseInt64<Bytes: Collection>(_ bytes: Bytes) -> Int64? where Bytes.
     return Array(bytes).withUnsafeBytes { parseInt64($0) }
 }
 
+/// Lends the decimal form of `value` to `body`, formatted on the stack (INCR stores it without allocating).
+@inlinable
+public func withDecimalBytes<R>(_ value: Int64, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    var magnitude = value.magnitude
+    var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: a sign and up to 20 digits
+    return Swift.withUnsafeMutableBytes(of: &scratch) { digits -> R in
+        var position = digits.count
+        repeat {
+            position -= 1
+            digits[position] = UInt8(ascii: "0") &+ UInt8(magnitude % 10)
+            magnitude /= 10
+        } while magnitude > 0
+        if value < 0 {
+            position -= 1
+            digits[position] = UInt8(ascii: "-")
+        }
+        return body(UnsafeRawBufferPointer(rebasing: digits[position...]))
+    }
+}
+
 extension Array where Element == UInt8 {
     /// Appends the decimal form of `value` without going through `String`.
     @inlinable
     public mutating func appendDecimal(_ value: Int64) {
-        if value >= 0 && value < 10 {
-            append(UInt8(ascii: "0") &+ UInt8(value))
-            return
-        }
-        var magnitude = value.magnitude
-        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes, enough for 20 digits
-        let position = Swift.withUnsafeMutableBytes(of: &scratch) { digits -> Int in
-            var position = digits.count
-            while magnitude > 0 {
-                position -= 1
-                digits[position] = UInt8(ascii: "0") &+ UInt8(magnitude % 10)
-                magnitude /= 10
-            }
-            return position
-        }
-        if value < 0 { append(UInt8(ascii: "-")) }
-        Swift.withUnsafeBytes(of: &scratch) { digits in
-            append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[position...]))
-        }
+        withDecimalBytes(value) { append(contentsOf: $0) }
     }
 }

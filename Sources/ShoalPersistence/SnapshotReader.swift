@@ -29,7 +29,7 @@ public enum SnapshotReader {
     ) throws(SnapshotError) -> SnapshotReadStats? {
         guard access(path, F_OK) == 0 else { return nil }
         return try read(path: path, now: now, databases: keyspace.databaseCount, progress: progress) { database, key, entry in
-            keyspace.load(database: database, key: key, entry: entry)
+            keyspace.load(database: database, key: key, entry: entry, now: now)
         }
     }
 

@@ -51,22 +51,22 @@ public enum SnapshotWriter {
             for (id, table) in tables {
                 var needsDatabase = true
                 try table.forEachIndexThrowing { index throws(SnapshotError) in
-                    let entry = table.entry(at: index)
-                    if entry.isExpired(at: now) { return }
+                    if table.isExpired(at: index, now: now) { return }
                     if needsDatabase {
                         stream.append(SnapshotFormat.Opcode.database.rawValue)
                         stream.appendVarint(UInt64(id.database))
                         needsDatabase = false
                     }
-                    let key = table.key(at: index)
-                    switch entry.value {
-                    case .string(let bytes):
-                        stream.append(SnapshotFormat.Opcode.string.rawValue)
-                        stream.appendVarint(UInt64(bitPattern: entry.expiresAt))
-                        stream.appendVarint(UInt64(key.bytes.count))
-                        stream += key.bytes
-                        stream.appendVarint(UInt64(bytes.count))
-                        stream += bytes
+                    guard table.isString(at: index) else { preconditionFailure("only strings exist in format v1") }
+                    stream.append(SnapshotFormat.Opcode.string.rawValue)
+                    stream.appendVarint(UInt64(bitPattern: table.expiresAt(at: index)))
+                    table.withKeyBytes(at: index) { key in
+                        stream.appendVarint(UInt64(key.count))
+                        stream.append(contentsOf: key)
+                    }
+                    table.withStringBytes(at: index) { value in
+                        stream.appendVarint(UInt64(value.count))
+                        stream.append(contentsOf: value)
                     }
                     stats.keys += 1
                     if stream.count >= SnapshotFormat.targetFrameBytes {

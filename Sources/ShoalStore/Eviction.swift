@@ -132,7 +132,7 @@ extension Keyspace {
                     let score: UInt64
                     switch policy {
                     case .volatileTTL:
-                        score = UInt64.max - UInt64(bitPattern: table.entry(at: candidate).expiresAt)
+                        score = UInt64.max - UInt64(bitPattern: table.expiresAt(at: candidate))
                     case .allKeysLFU, .volatileLFU:
                         let slot = table.accessSlot(at: candidate)
                         let counter = AccessMetadata.decayedCounter(slot, now: now, settings: lfu)
@@ -155,7 +155,7 @@ extension Keyspace {
             let removed = best.key.withView { view in
                 writeShard(index: best.shard) { table -> Bool in
                     guard let index = table.find(view) else { return false }
-                    if policy.volatileOnly && table.entry(at: index).expiresAt == 0 { return false }
+                    if policy.volatileOnly && table.expiresAt(at: index) == 0 { return false }
                     table.remove(at: index)
                     return true
                 }

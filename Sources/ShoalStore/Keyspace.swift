@@ -327,10 +327,10 @@ public final class Keyspace: @unchecked Sendable {
     }
 
     /// Inserts a key while loading a snapshot (no other thread runs yet). Replaces an existing key.
-    public func load(database: Int, key: Key, entry: Entry) {
+    public func load(database: Int, key: Key, entry: Entry, now: Milliseconds) {
         key.withView { view in
             write(database, view) { table in
-                if let index = table.find(view) { table.replace(at: index, with: entry) } else { table.insert(key, entry) }
+                if let index = table.find(view) { table.replace(at: index, with: entry) } else { table.insert(key, entry, now: now) }
             }
         }
     }
@@ -338,11 +338,11 @@ public final class Keyspace: @unchecked Sendable {
     // MARK: - SCAN and RANDOMKEY
 
     /// One SCAN step over `database`: visits buckets until at least `count` keys were seen (or 10×count empty
-    /// buckets, as Redis bounds the work), calling `body` with each live key and its entry under the read lock.
+    /// buckets, as Redis bounds the work), calling `body` with the table and index of each live key under the read lock.
     /// The cursor carries the shard in its low bits and the shard's bucket cursor above them; 0 starts and
     /// ends a walk. A key present for the whole walk is returned at least once.
     public func scan(
-        database: Int, cursor: UInt64, count: Int, now: Milliseconds, _ body: (Key, Entry) -> Void
+        database: Int, cursor: UInt64, count: Int, now: Milliseconds, _ body: (borrowing ShardTable, Int) -> Void
     ) -> UInt64 {
         var shardIndex = Int(truncatingIfNeeded: cursor & UInt64(shardsPerDatabase - 1))
         var bucketCursor = cursor >> UInt64(shardBits)
@@ -353,9 +353,8 @@ public final class Keyspace: @unchecked Sendable {
             shard.lock.lockRead()
             repeat {
                 bucketCursor = shard.table.pointee.scan(cursor: bucketCursor) { index in
-                    let entry = shard.table.pointee.entry(at: index)
                     visited += 1
-                    if !entry.isExpired(at: now) { body(shard.table.pointee.key(at: index), entry) }
+                    if !shard.table.pointee.isExpired(at: index, now: now) { body(shard.table.pointee, index) }
                 }
                 budget -= 1
             } while bucketCursor != 0 && visited < count && budget > 0
@@ -377,14 +376,14 @@ public final class Keyspace: @unchecked Sendable {
             defer { shard.lock.unlock() }
             let table = shard.table.pointee
             for _ in 0..<min(table.count, 16) {
-                if let index = table.randomIndex(using: &generator), !table.entry(at: index).isExpired(at: now) {
+                if let index = table.randomIndex(using: &generator), !table.isExpired(at: index, now: now) {
                     return table.key(at: index)
                 }
             }
             // Mostly expired keys here: fall back to a walk so a live key is still found.
             var found: Key?
             table.forEachIndex { index in
-                if found == nil, !table.entry(at: index).isExpired(at: now) { found = table.key(at: index) }
+                if found == nil, !table.isExpired(at: index, now: now) { found = table.key(at: index) }
             }
             if let found { return found }
         }
@@ -416,7 +415,7 @@ public final class Keyspace: @unchecked Sendable {
                 var removedNow = 0
                 for _ in 0..<samples {
                     guard let index = shard.table.pointee.randomVolatileIndex(using: &generator) else { break }
-                    if shard.table.pointee.entry(at: index).isExpired(at: now) {
+                    if shard.table.pointee.isExpired(at: index, now: now) {
                         shard.table.pointee.remove(at: index)
                         removedNow += 1
                     }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One shard's keys: a chained hash table laid out in three flat arrays.
 ///
 /// - `nodes` holds every key densely (a removal moves the last node into the hole), so a uniformly random key
@@ -13,11 +17,17 @@
 ///
 /// Not thread-safe by itself: `Keyspace` guards each table with its shard's read-write lock.
 public struct ShardTable: Sendable {
+    /// One key. Short keys and values live inside the node itself (`inline`, 38 bytes shared by key then
+    /// value): a lookup that hits touches the bucket and one node, and a small key costs no allocation at all.
+    /// Longer ones go to `longKey` / `longValue`, heap arrays.
     struct Node: Sendable {
-        var key: Key
-        var entry: Entry
+        var hash: UInt64
+        var expiresAt: Milliseconds
         var next: Int32
         var volatileSlot: Int32
+        var inline: InlineBytes
+        var longKey: [UInt8]?
+        var longValue: Value?
     }
 
     private var buckets: [Int32]
@@ -26,7 +36,7 @@ public struct ShardTable: Sendable {
     /// Access statistics by node index (LRU clock, LFU counter), atomics updated by readers. A copy of the
     /// table (a snapshot) shares this object with the live table and must not read it.
     private var access: AccessMetadata
-    /// Estimated heap bytes of the entries (keys, values, nodes, metadata); see `entryBytes`.
+    /// Estimated heap bytes of the entries (nodes, metadata, out-of-line keys and values); see `entryBytes`.
     private var entryBytes = 0
     /// Keys this table removed because their deadline had passed (lazily or by the active cycle).
     public private(set) var expiredCount = 0
@@ -40,39 +50,42 @@ public struct ShardTable: Sendable {
 
     // MARK: - Memory accounting
 
-    /// What the heap holds for this table, estimated from the sizes malloc hands out: each key and value is a
-    /// Swift array (32-byte header + bytes, in 16-byte chunks with malloc's 8-byte header), plus the node, its
-    /// metadata slot and the bucket array.
+    /// What the heap holds for this table: each node (with its inline bytes), its access slot, its share of
+    /// buckets and volatile slots, and the allocations of keys and values too long to be inline (a Swift array
+    /// is a 32-byte header + bytes, in 16-byte chunks with malloc's 8-byte header).
     public var usedBytes: Int { entryBytes + buckets.count * MemoryLayout<Int32>.stride }
 
     @inline(__always)
     static func allocationBytes(_ capacity: Int) -> Int { capacity == 0 ? 0 : (capacity + 32 + 8 + 15) & ~15 }
 
     @inline(__always)
-    static func valueBytes(_ value: Value) -> Int {
+    static func valueBytes(_ value: Value?) -> Int {
         switch value {
         case .string(let bytes): return allocationBytes(bytes.capacity)
+        case nil: return 0
         }
     }
 
-    /// The bytes one key costs (what MEMORY USAGE reports).
-    public static func entryBytes(key: Key, value: Value) -> Int {
-        allocationBytes(key.bytes.capacity) + valueBytes(value) + MemoryLayout<Node>.stride + 8
-            + 2 * MemoryLayout<Int32>.stride  // its share of buckets and volatile slots
+    static let nodeOverhead = MemoryLayout<Node>.stride + 8 + 2 * MemoryLayout<Int32>.stride
+
+    @inline(__always)
+    static func entryBytes(_ node: borrowing Node) -> Int {
+        nodeOverhead + allocationBytes(node.longKey?.capacity ?? 0) + valueBytes(node.longValue)
     }
 
     /// `usedBytes` recomputed from scratch (tests check the incremental accounting against it).
     func recomputedUsedBytes() -> Int {
-        nodes.reduce(0) { $0 + Self.entryBytes(key: $1.key, value: $1.entry.value) } + buckets.count * MemoryLayout<Int32>.stride
+        nodes.reduce(0) { $0 + Self.entryBytes($1) } + buckets.count * MemoryLayout<Int32>.stride
     }
 
-    public func memoryUsage(at index: Int) -> Int { Self.entryBytes(key: nodes[index].key, value: nodes[index].entry.value) }
+    /// The bytes the key at `index` costs (what MEMORY USAGE reports).
+    public func memoryUsage(at index: Int) -> Int { Self.entryBytes(nodes[index]) }
 
     // MARK: - Access statistics
 
     /// Records a read or write of the key at `index` (LRU clock or LFU counter). Safe under a read lock.
     @inline(__always)
-    public func touch(at index: Int, now: Milliseconds) { access.touch(index, now: now, hash: nodes[index].key.hash) }
+    public func touch(at index: Int, now: Milliseconds) { access.touch(index, now: now, hash: nodes[index].hash) }
 
     /// The raw access slot of the key at `index` (OBJECT IDLETIME/FREQ, eviction scores).
     public func accessSlot(at index: Int) -> UInt64 { access.load(index) }
@@ -95,10 +108,17 @@ public struct ShardTable: Sendable {
     public func find(_ key: KeyView) -> Int? {
         var index = buckets[bucket(for: key.hash)]
         while index >= 0 {
-            if key.matches(nodes[Int(index)].key) { return Int(index) }
+            if nodes[Int(index)].hash == key.hash && keyEquals(Int(index), key.bytes) { return Int(index) }
             index = nodes[Int(index)].next
         }
         return nil
+    }
+
+    @inline(__always)
+    private func keyEquals(_ index: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        withKeyBytes(at: index) { stored in
+            stored.count == bytes.count && (bytes.count == 0 || memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
+        }
     }
 
     /// The node index holding `key` if it is alive at `now`. For readers: an expired key is invisible at once,
@@ -113,7 +133,7 @@ public struct ShardTable: Sendable {
     /// `lookup` without recording an access (TYPE, EXISTS, TTL, OBJECT: Redis's LOOKUP_NOTOUCH).
     @inline(__always)
     public func peek(_ key: KeyView, now: Milliseconds) -> Int? {
-        guard let index = find(key), !nodes[index].entry.isExpired(at: now) else { return nil }
+        guard let index = find(key), !isExpired(at: index, now: now) else { return nil }
         return index
     }
 
@@ -121,7 +141,7 @@ public struct ShardTable: Sendable {
     @inline(__always)
     public mutating func lookupForWrite(_ key: KeyView, now: Milliseconds) -> Int? {
         guard let index = find(key) else { return nil }
-        if nodes[index].entry.isExpired(at: now) {
+        if isExpired(at: index, now: now) {
             remove(at: index)
             expiredCount += 1
             return nil
@@ -130,53 +150,183 @@ public struct ShardTable: Sendable {
         return index
     }
 
-    @inline(__always) public func entry(at index: Int) -> Entry { nodes[index].entry }
-    @inline(__always) public func key(at index: Int) -> Key { nodes[index].key }
+    // MARK: - Reading a key
 
-    /// Reads the value in place, without copying it out of the table.
+    /// The deadline of the key at `index` (0: none).
+    @inline(__always) public func expiresAt(at index: Int) -> Milliseconds { nodes[index].expiresAt }
+
     @inline(__always)
-    public func withValue<R>(at index: Int, _ body: (borrowing Value) -> R) -> R { body(nodes[index].entry.value) }
+    public func isExpired(at index: Int, now: Milliseconds) -> Bool {
+        let deadline = nodes[index].expiresAt
+        return deadline != 0 && deadline <= now
+    }
+
+    /// Lends the key's bytes, in place.
+    @inline(__always)
+    public func withKeyBytes<R, E: Error>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let length = nodes[index].inline.keyLength
+        if length != InlineBytes.outOfLine {
+            return try nodes[index].inline.withBytes(from: 0, count: Int(length), body)
+        }
+        return try nodes[index].longKey.unsafelyUnwrapped.withUnsafeBytesTyped(body)
+    }
+
+    /// The key at `index` as an owned `Key` (allocates; for SCAN, eviction candidates, RANDOMKEY).
+    public func key(at index: Int) -> Key { Key(bytes: withKeyBytes(at: index) { Array($0) }, hash: nodes[index].hash) }
+
+    /// Whether the value at `index` is a string (the only type so far; other types will live in `longValue`).
+    @inline(__always)
+    public func isString(at index: Int) -> Bool {
+        if nodes[index].inline.valueLength != InlineBytes.outOfLine { return true }
+        switch nodes[index].longValue.unsafelyUnwrapped {
+        case .string: return true
+        }
+    }
+
+    /// What TYPE reports for the value at `index`.
+    public func typeName(at index: Int) -> String { isString(at: index) ? "string" : value(at: index).typeName }
+
+    /// Lends the bytes of the string value at `index`, in place. Check `isString(at:)` first.
+    @inline(__always)
+    public func withStringBytes<R, E: Error>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let length = nodes[index].inline.valueLength
+        if length != InlineBytes.outOfLine {
+            return try nodes[index].inline.withBytes(from: nodes[index].inline.valueOffset, count: Int(length), body)
+        }
+        switch nodes[index].longValue.unsafelyUnwrapped {
+        case .string(let bytes): return try bytes.withUnsafeBytesTyped(body)
+        }
+    }
+
+    /// The value at `index` as an owned `Value` (allocates when the value is inline).
+    public func value(at index: Int) -> Value {
+        if nodes[index].inline.valueLength == InlineBytes.outOfLine { return nodes[index].longValue.unsafelyUnwrapped }
+        return .string(withStringBytes(at: index) { Array($0) })
+    }
+
+    /// Value and deadline at `index`, owned (RENAME, COPY, MOVE carry them to another key).
+    public func entry(at index: Int) -> Entry { Entry(value: value(at: index), expiresAt: nodes[index].expiresAt) }
 
     // MARK: - Mutation
 
-    /// Inserts a key known to be absent (call `lookupForWrite` first). Returns its node index.
-    @discardableResult
-    public mutating func insert(_ key: Key, _ entry: Entry) -> Int {
+    /// Appends a node for a key known to be absent, with an empty inline value. Returns its index.
+    private mutating func appendNode(_ key: KeyView, expiresAt: Milliseconds, now: Milliseconds) -> Int {
         if nodes.count >= buckets.count { rehash(to: buckets.count * 2) }
         let index = nodes.count
         let bucketIndex = bucket(for: key.hash)
-        entryBytes += Self.entryBytes(key: key, value: entry.value)
-        nodes.append(Node(key: key, entry: entry, next: buckets[bucketIndex], volatileSlot: -1))
+        var inline = InlineBytes()
+        var longKey: [UInt8]?
+        if key.bytes.count <= InlineBytes.capacity {
+            inline.store(key.bytes, at: 0)
+            inline.keyLength = UInt8(key.bytes.count)
+        } else {
+            longKey = Array(key.bytes)
+            inline.keyLength = InlineBytes.outOfLine
+        }
+        nodes.append(Node(hash: key.hash, expiresAt: expiresAt, next: buckets[bucketIndex], volatileSlot: -1,
+                          inline: inline, longKey: longKey, longValue: nil))
         buckets[bucketIndex] = Int32(index)
-        if entry.expiresAt != 0 { addVolatile(index) }
+        entryBytes += Self.entryBytes(nodes[index])
+        if expiresAt != 0 { addVolatile(index) }
         access.reserve(nodes.count)
-        access.store(index, AccessMetadata.fresh(now: currentTimeMilliseconds()))
+        access.store(index, AccessMetadata.fresh(now: now))
+        return index
+    }
+
+    /// Inserts a string key known to be absent (call `lookupForWrite` first), copying both from the request's
+    /// bytes. Returns its node index.
+    @discardableResult
+    public mutating func insert(
+        _ key: KeyView, string bytes: UnsafeRawBufferPointer, expiresAt: Milliseconds = 0, now: Milliseconds
+    ) -> Int {
+        let index = appendNode(key, expiresAt: expiresAt, now: now)
+        setString(at: index, bytes)
+        return index
+    }
+
+    /// Inserts a key known to be absent. Returns its node index.
+    @discardableResult
+    public mutating func insert(_ key: Key, _ entry: Entry, now: Milliseconds) -> Int {
+        let index = key.withView { appendNode($0, expiresAt: entry.expiresAt, now: now) }
+        setValue(at: index, entry.value)
         return index
     }
 
     /// Sets `key` to `entry`, replacing any value and deadline. Returns the node index.
     @discardableResult
-    public mutating func set(_ key: KeyView, _ entry: Entry) -> Int {
+    public mutating func set(_ key: KeyView, _ entry: Entry, now: Milliseconds) -> Int {
         if let index = find(key) {
             replace(at: index, with: entry)
             return index
         }
-        return insert(key.owned(), entry)
+        let index = appendNode(key, expiresAt: entry.expiresAt, now: now)
+        setValue(at: index, entry.value)
+        return index
+    }
+
+    /// Sets `key` to the string `bytes` with `deadline` (0: none), replacing any value. Returns the node index.
+    @discardableResult
+    public mutating func setString(
+        _ key: KeyView, _ bytes: UnsafeRawBufferPointer, expiresAt deadline: Milliseconds = 0, now: Milliseconds
+    ) -> Int {
+        if let index = find(key) {
+            setString(at: index, bytes)
+            setExpiry(at: index, deadline)
+            return index
+        }
+        return insert(key, string: bytes, expiresAt: deadline, now: now)
+    }
+
+    /// Replaces the value at `index` with the string `bytes`, keeping its deadline. Stores it inline when it
+    /// fits beside the key; else reuses the old array's storage when nothing else (a snapshot) shares it.
+    public mutating func setString(at index: Int, _ bytes: UnsafeRawBufferPointer) {
+        let offset = nodes[index].inline.valueOffset
+        var previous = nodes[index].longValue.take()
+        entryBytes -= Self.valueBytes(previous)
+        if bytes.count <= InlineBytes.capacity - offset {
+            nodes[index].inline.store(bytes, at: offset)
+            nodes[index].inline.valueLength = UInt8(bytes.count)
+            return
+        }
+        var array: [UInt8]
+        if case .string(let old) = previous {
+            array = old
+            previous = nil
+            array.removeAll(keepingCapacity: true)
+            array.append(contentsOf: bytes)
+        } else {
+            array = Array(bytes)
+        }
+        entryBytes += Self.allocationBytes(array.capacity)
+        nodes[index].longValue = .string(array)
+        nodes[index].inline.valueLength = InlineBytes.outOfLine
     }
 
     /// Replaces the value at `index`, keeping its deadline.
-    @inline(__always)
     public mutating func setValue(at index: Int, _ value: Value) {
-        entryBytes += Self.valueBytes(value) - Self.valueBytes(nodes[index].entry.value)
-        nodes[index].entry.value = value
+        switch value {
+        case .string(let bytes) where bytes.count <= InlineBytes.capacity - nodes[index].inline.valueOffset:
+            bytes.withUnsafeBytes { setString(at: index, $0) }
+        default:
+            entryBytes += Self.valueBytes(value) - Self.valueBytes(nodes[index].longValue)
+            nodes[index].longValue = value
+            nodes[index].inline.valueLength = InlineBytes.outOfLine
+        }
     }
 
-    /// Lets `body` change the value in place (APPEND, SETRANGE), without a second copy of the bytes.
-    @inline(__always)
+    /// Lets `body` change the value in place (APPEND, SETRANGE): an out-of-line value is handed over without a
+    /// copy of its bytes.
     public mutating func modifyValue<R>(at index: Int, _ body: (inout Value) -> R) -> R {
-        let before = Self.valueBytes(nodes[index].entry.value)
-        let result = body(&nodes[index].entry.value)
-        entryBytes += Self.valueBytes(nodes[index].entry.value) - before
+        var value: Value
+        if let long = nodes[index].longValue.take() {
+            entryBytes -= Self.valueBytes(long)
+            value = long
+        } else {
+            value = .string(withStringBytes(at: index) { Array($0) })
+        }
+        nodes[index].inline.valueLength = 0
+        let result = body(&value)
+        setValue(at: index, value)
         return result
     }
 
@@ -194,36 +344,36 @@ public struct ShardTable: Sendable {
         } else if deadline == 0 && slot >= 0 {
             removeVolatile(slot: Int(slot))
         }
-        nodes[index].entry.expiresAt = deadline
+        nodes[index].expiresAt = deadline
     }
 
-    /// Removes the key at `index` and returns it with its entry. The last node moves into `index`.
-    @discardableResult
-    public mutating func remove(at index: Int) -> (key: Key, entry: Entry) {
-        relink(index, hash: nodes[index].key.hash, to: nodes[index].next)
+    /// Removes the key at `index`. The last node moves into `index`.
+    public mutating func remove(at index: Int) {
+        relink(index, hash: nodes[index].hash, to: nodes[index].next)
         let slot = nodes[index].volatileSlot
         if slot >= 0 { removeVolatile(slot: Int(slot)) }
+        entryBytes -= Self.entryBytes(nodes[index])
         let last = nodes.count - 1
         if index != last {
-            relink(last, hash: nodes[last].key.hash, to: Int32(index))
+            relink(last, hash: nodes[last].hash, to: Int32(index))
             nodes.swapAt(index, last)
             access.store(index, access.load(last))
             let movedSlot = nodes[index].volatileSlot
             if movedSlot >= 0 { volatileNodes[Int(movedSlot)] = Int32(index) }
         }
-        let removed = nodes.removeLast()
-        entryBytes -= Self.entryBytes(key: removed.key, value: removed.entry.value)
+        nodes.removeLast()
         if buckets.count > Self.minimumBuckets && nodes.count * 8 < buckets.count {
             rehash(to: max(Self.minimumBuckets, Self.powerOfTwo(atLeast: nodes.count * 2)))
         }
-        return (removed.key, removed.entry)
     }
 
     /// Removes `key` if present (expired or not) and returns its entry.
     @discardableResult
     public mutating func remove(_ key: KeyView) -> Entry? {
         guard let index = find(key) else { return nil }
-        return remove(at: index).entry
+        let entry = entry(at: index)
+        remove(at: index)
+        return entry
     }
 
     public mutating func removeAll() {
@@ -313,7 +463,7 @@ public struct ShardTable: Sendable {
         buckets = [Int32](repeating: -1, count: size)
         let mask = size - 1
         for index in nodes.indices {
-            let bucketIndex = Int(truncatingIfNeeded: nodes[index].key.hash) & mask
+            let bucketIndex = Int(truncatingIfNeeded: nodes[index].hash) & mask
             nodes[index].next = buckets[bucketIndex]
             buckets[bucketIndex] = Int32(index)
         }
@@ -330,5 +480,56 @@ public struct ShardTable: Sendable {
         v = ((v >> 2) & 0x3333_3333_3333_3333) | ((v & 0x3333_3333_3333_3333) << 2)
         v = ((v >> 4) & 0x0F0F_0F0F_0F0F_0F0F) | ((v & 0x0F0F_0F0F_0F0F_0F0F) << 4)
         return v.byteSwapped
+    }
+}
+
+/// The 40 bytes inside a node: up to `capacity` bytes of key followed by value, then the inline key length
+/// and value length (`outOfLine` when that part lives on the heap instead).
+struct InlineBytes: Sendable {
+    var words: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+
+    static let capacity = 38
+    static let outOfLine: UInt8 = 0xFF
+
+    var keyLength: UInt8 {
+        @inline(__always) get { UInt8(truncatingIfNeeded: words.4 >> 48) }
+        @inline(__always) set { words.4 = words.4 & ~(0xFF << 48) | UInt64(newValue) << 48 }
+    }
+
+    var valueLength: UInt8 {
+        @inline(__always) get { UInt8(truncatingIfNeeded: words.4 >> 56) }
+        @inline(__always) set { words.4 = words.4 & ~(0xFF << 56) | UInt64(newValue) << 56 }
+    }
+
+    /// Where an inline value starts: after an inline key.
+    var valueOffset: Int {
+        @inline(__always) get { keyLength == Self.outOfLine ? 0 : Int(keyLength) }
+    }
+
+    @inline(__always)
+    func withBytes<R, E: Error>(from offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try withUnsafeBytes(of: words) { raw throws(E) in
+            try body(UnsafeRawBufferPointer(start: raw.baseAddress! + offset, count: count))
+        }
+    }
+
+    @inline(__always)
+    mutating func store(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+        guard bytes.count > 0 else { return }
+        precondition(offset + bytes.count <= Self.capacity)
+        withUnsafeMutableBytes(of: &words) { raw in
+            (raw.baseAddress! + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// `withUnsafeBytes` with a typed error.
+    @inline(__always)
+    func withUnsafeBytesTyped<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let result: Result<R, E> = withUnsafeBytes { raw in
+            do throws(E) { return .success(try body(raw)) } catch { return .failure(error) }
+        }
+        return try result.get()
     }
 }

@@ -5,7 +5,7 @@ import Testing
 @testable import ShoalStore
 
 func put(_ keyspace: Keyspace, _ database: Int, _ key: [UInt8], _ value: [UInt8], expiresAt: Milliseconds = 0) {
-    keyspace.load(database: database, key: Key(key), entry: Entry(value: .string(value), expiresAt: expiresAt))
+    keyspace.load(database: database, key: Key(key), entry: Entry(value: .string(value), expiresAt: expiresAt), now: 0)
 }
 
 func put(_ keyspace: Keyspace, _ database: Int, _ key: String, _ value: String, expiresAt: Milliseconds = 0) {
@@ -17,8 +17,8 @@ func contents(_ keyspace: Keyspace) -> [String: Entry] {
     for database in 0..<keyspace.databaseCount {
         var cursor: UInt64 = 0
         repeat {
-            cursor = keyspace.scan(database: database, cursor: cursor, count: 1000, now: 0) { key, entry in
-                all["\(database)/\(key.bytes)"] = entry
+            cursor = keyspace.scan(database: database, cursor: cursor, count: 1000, now: 0) { table, index in
+                all["\(database)/\(table.key(at: index).bytes)"] = table.entry(at: index)
             }
         } while cursor != 0
     }

@@ -6,7 +6,7 @@ func fill(_ keyspace: Keyspace, _ prefix: String, _ count: Int, valueSize: Int =
     for i in 0..<count {
         let key = Key("\(prefix):\(i)")
         key.withView { view in
-            keyspace.write(0, view) { $0.set(view, Entry(value: .string(Array(repeating: 120, count: valueSize)), expiresAt: expiresAt)) }
+            keyspace.write(0, view) { $0.set(view, Entry(value: .string(Array(repeating: 120, count: valueSize)), expiresAt: expiresAt), now: 0) }
         }
     }
 }
@@ -26,7 +26,7 @@ func exists(_ keyspace: Keyspace, _ name: String, now: Milliseconds = 0) -> Bool
             key.withView { view in
                 keyspace.write(database, view) { table in
                     switch Int.random(in: 0..<4, using: &generator) {
-                    case 0: table.set(view, Entry(value: .string(Array(repeating: 1, count: step % 200))))
+                    case 0: table.set(view, Entry(value: .string(Array(repeating: 1, count: step % 200))), now: 0)
                     case 1: table.remove(view)
                     case 2:
                         if let index = table.find(view) {
@@ -38,7 +38,7 @@ func exists(_ keyspace: Keyspace, _ name: String, now: Milliseconds = 0) -> Bool
                                 }
                             }
                         }
-                    default: table.set(view, Entry(value: .string([1]), expiresAt: Int64(step)))
+                    default: table.set(view, Entry(value: .string([1]), expiresAt: Int64(step)), now: 0)
                     }
                 }
             }

@@ -17,7 +17,7 @@ import Testing
                             let next = Int(String(decoding: bytes, as: UTF8.self))! + 1
                             table.setValue(at: index, .string(Array(String(next).utf8)))
                         } else {
-                            table.insert(view.owned(), Entry(value: .string(Array("1".utf8))))
+                            table.insert(view.owned(), Entry(value: .string(Array("1".utf8))), now: 0)
                         }
                     }
                 }
@@ -51,7 +51,7 @@ import Testing
                         for key in keys {
                             key.withView { view in
                                 group.withTable(database: 0, hash: view.hash) { table in
-                                    table.set(view, Entry(value: .string(Array(String(generation).utf8))))
+                                    table.set(view, Entry(value: .string(Array(String(generation).utf8))), now: 0)
                                 }
                             }
                         }
@@ -77,12 +77,12 @@ import Testing
         let keyspace = Keyspace(databases: 2, shardsPerDatabase: 8)
         let names = (0..<1000).map { "key:\($0)" }
         for name in names {
-            Key(name).withView { view in keyspace.write(1, view) { $0.set(view, Entry(value: .string([]))) } }
+            Key(name).withView { view in keyspace.write(1, view) { $0.set(view, Entry(value: .string([])), now: 0) } }
         }
         var seen: [String] = []
         var cursor: UInt64 = 0
         repeat {
-            cursor = keyspace.scan(database: 1, cursor: cursor, count: 37, now: 0) { key, _ in seen.append(key.description) }
+            cursor = keyspace.scan(database: 1, cursor: cursor, count: 37, now: 0) { table, index in seen.append(table.key(at: index).description) }
         } while cursor != 0
         #expect(Set(seen) == Set(names))
         #expect(seen.count == names.count)  // no resizes during this walk, so no duplicates either
@@ -94,7 +94,7 @@ import Testing
         let keyspace = Keyspace(databases: 1, shardsPerDatabase: 4)
         for i in 0..<2000 {
             Key("k\(i)").withView { view in
-                keyspace.write(0, view) { $0.set(view, Entry(value: .string([]), expiresAt: i % 2 == 0 ? 50 : 0)) }
+                keyspace.write(0, view) { $0.set(view, Entry(value: .string([]), expiresAt: i % 2 == 0 ? 50 : 0), now: 0) }
             }
         }
         var rounds = 0
@@ -108,7 +108,7 @@ import Testing
 
     @Test func swapAndFlushAreWholeDatabaseOperations() {
         let keyspace = Keyspace(databases: 3, shardsPerDatabase: 4)
-        Key("a").withView { view in keyspace.write(0, view) { $0.set(view, Entry(value: .string([1]))) } }
+        Key("a").withView { view in keyspace.write(0, view) { $0.set(view, Entry(value: .string([1])), now: 0) } }
         keyspace.swapDatabases(0, 2)
         #expect(keyspace.count(database: 0) == 0)
         #expect(keyspace.count(database: 2) == 1)

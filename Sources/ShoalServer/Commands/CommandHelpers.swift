@@ -1,14 +1,16 @@
 import RESP
 import ShoalStore
 
-extension Entry {
-    /// The bytes of a string value, or WRONGTYPE for any other type.
+extension ShardTable {
+    /// Lends the string value at `index` to `body`, in place; WRONGTYPE for any other type.
     @inline(__always)
-    func stringBytes() throws(CommandError) -> [UInt8] {
-        switch value {
-        case .string(let bytes): return bytes
-        }
+    func withString<R>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(CommandError) -> R) throws(CommandError) -> R {
+        guard isString(at: index) else { throw .wrongType }
+        return try withStringBytes(at: index, body)
     }
+
+    /// The length of the string value at `index`; WRONGTYPE for any other type.
+    func stringLength(at index: Int) throws(CommandError) -> Int { try withString(at: index) { $0.count } }
 }
 
 /// The deadline options shared by SET, GETEX and the EXPIRE family.
@@ -62,12 +64,10 @@ extension CommandContext {
         return Int(value)
     }
 
-    /// Replies with a string value, straight from the table.
+    /// Replies with the string value at `index`, copied straight from the table into the reply.
     @inline(__always)
-    func replyBulk(_ entry: Entry) throws(CommandError) {
-        switch entry.value {
-        case .string(let bytes): out.bulk(bytes)
-        }
+    func replyString(_ table: borrowing ShardTable, _ index: Int) throws(CommandError) {
+        try table.withString(at: index) { bytes throws(CommandError) in out.bulk(bytes) }
     }
 
     /// The reply of GET and its kin: the value at `index`, or nil when the lookup found nothing; counts the
@@ -79,7 +79,7 @@ extension CommandContext {
             out.null()
             return false
         }
-        try replyBulk(table.entry(at: index))
+        try replyString(table, index)
         return true
     }
 

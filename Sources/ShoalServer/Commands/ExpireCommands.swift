@@ -33,7 +33,7 @@ func expireGeneric(_ ctx: CommandContext, seconds: Bool, relative: Bool) throws(
     let key = args.key(1)
     let changed = ctx.keyspace.write(ctx.database, key) { table -> Bool in
         guard let index = table.lookupForWrite(key, now: ctx.now) else { return false }
-        let current = table.entry(at: index).expiresAt  // 0: no deadline, i.e. infinitely far
+        let current = table.expiresAt(at: index)  // 0: no deadline, i.e. infinitely far
         if nx && current != 0 { return false }
         if xx && current == 0 { return false }
         if gt && (current == 0 || deadline <= current) { return false }
@@ -54,7 +54,7 @@ func reportExpiry(_ ctx: CommandContext, _ transform: (_ deadline: Milliseconds)
     let key = ctx.args.key(1)
     let reply: Int64 = ctx.keyspace.read(ctx.database, key) { table in
         guard let index = table.peek(key, now: ctx.now) else { return -2 }
-        let deadline = table.entry(at: index).expiresAt
+        let deadline = table.expiresAt(at: index)
         return deadline == 0 ? -1 : transform(deadline)
     }
     ctx.out.integer(reply)
@@ -97,7 +97,7 @@ let expireCommands: [Command] = [
             summary: "Removes the expiration time of a key.", since: "2.2.0") { ctx throws(CommandError) in
         let key = ctx.args.key(1)
         let changed = ctx.keyspace.write(ctx.database, key) { table -> Bool in
-            guard let index = table.lookupForWrite(key, now: ctx.now), table.entry(at: index).expiresAt != 0 else { return false }
+            guard let index = table.lookupForWrite(key, now: ctx.now), table.expiresAt(at: index) != 0 else { return false }
             table.setExpiry(at: index, 0)
             return true
         }

@@ -58,7 +58,7 @@ func renameGeneric(_ ctx: CommandContext, onlyIfAbsent: Bool) throws(CommandErro
             if taken { return false }
         }
         guard let entry = group.withTable(database: database, hash: source.hash, { $0.remove(source) }) else { return false }
-        group.withTable(database: database, hash: target.hash) { table in table.set(target, entry) }
+        group.withTable(database: database, hash: target.hash) { table in table.set(target, entry, now: ctx.now) }
         return true
     }
     if moved { ctx.noteDirty(2) }
@@ -83,7 +83,7 @@ let keyCommands: [Command] = [
             summary: "Determines the type of value stored at a key.") { ctx throws(CommandError) in
         let key = ctx.args.key(1)
         let name = ctx.keyspace.read(ctx.database, key) { table in
-            table.peek(key, now: ctx.now).map { table.entry(at: $0).value.typeName } ?? "none"
+            table.peek(key, now: ctx.now).map { table.typeName(at: $0) } ?? "none"
         }
         ctx.out.simple(name)
     },
@@ -96,8 +96,7 @@ let keyCommands: [Command] = [
         ctx.keyspace.withShards(ctx.keyspace.allShardIDs(databases: [ctx.database]), exclusive: false) { group in
             group.forEachTableReading { _, table in
                 table.forEachIndex { index in
-                    let entry = table.entry(at: index)
-                    guard !entry.isExpired(at: ctx.now) else { return }
+                    guard !table.isExpired(at: index, now: ctx.now) else { return }
                     let key = table.key(at: index)
                     if matchAll || globMatch(pattern, key.bytes) { found.append(key) }
                 }
@@ -132,10 +131,11 @@ let keyCommands: [Command] = [
             index += 2
         }
         var keys: [[UInt8]] = []
-        let next = ctx.keyspace.scan(database: ctx.database, cursor: cursor, count: count, now: ctx.now) { key, entry in
-            if let pattern, !globMatch(pattern, key.bytes) { return }
-            if let typeName, entry.value.typeName != typeName { return }
-            keys.append(key.bytes)
+        let next = ctx.keyspace.scan(database: ctx.database, cursor: cursor, count: count, now: ctx.now) { table, index in
+            if let typeName, table.typeName(at: index) != typeName { return }
+            let key = table.withKeyBytes(at: index) { Array($0) }
+            if let pattern, !globMatch(pattern, key) { return }
+            keys.append(key)
         }
         ctx.out.arrayHeader(2)
         ctx.out.bulk(String(next))
@@ -185,7 +185,7 @@ let keyCommands: [Command] = [
             guard let entry else { return false }
             return group.withTable(database: targetDatabase, hash: target.hash) { table in
                 if !replace && table.lookupForWrite(target, now: ctx.now) != nil { return false }
-                table.set(target, entry)
+                table.set(target, entry, now: ctx.now)
                 return true
             }
         }
@@ -205,7 +205,7 @@ let keyCommands: [Command] = [
             let taken = group.withTable(database: targetDatabase, hash: key.hash) { $0.lookupForWrite(key, now: ctx.now) != nil }
             guard !taken else { return false }
             guard let entry = group.withTable(database: ctx.database, hash: key.hash, { $0.remove(key) }) else { return false }
-            group.withTable(database: targetDatabase, hash: key.hash) { $0.set(key, entry) }
+            group.withTable(database: targetDatabase, hash: key.hash) { $0.set(key, entry, now: ctx.now) }
             return true
         }
         if moved { ctx.noteDirty() }

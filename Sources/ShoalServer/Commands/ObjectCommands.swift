@@ -25,7 +25,7 @@ let objectCommands: [Command] = [
         Command("encoding", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "generic",
                 summary: "Returns the internal encoding of a Redis object.", since: "2.2.3") { ctx throws(CommandError) in
             try inspect(ctx) { table, index throws(CommandError) in
-                let bytes = try table.entry(at: index).stringBytes()
+                let bytes = try table.withString(at: index) { Array($0) }
                 // Redis's string encodings: integers that fit a long are "int", short strings "embstr".
                 if bytes.count <= 20, parseInt64(bytes) != nil { ctx.out.bulk("int") }
                 else if bytes.count <= 44 { ctx.out.bulk("embstr") }
@@ -36,7 +36,7 @@ let objectCommands: [Command] = [
                 summary: "Returns the reference count of a value of a key.", since: "2.2.3") { ctx throws(CommandError) in
             try inspect(ctx) { table, index throws(CommandError) in
                 // Redis shares the integers 0-9999 and reports them with INT_MAX references.
-                let bytes = try table.entry(at: index).stringBytes()
+                let bytes = try table.withString(at: index) { Array($0) }
                 if let value = parseInt64(bytes), value >= 0, value < 10000 { ctx.out.integer(Int64(Int32.max)) } else { ctx.out.integer(1) }
             }
         },

@@ -54,11 +54,11 @@ func parseSetOptions(_ ctx: CommandContext, from start: Int) throws(CommandError
 @discardableResult
 func setGeneric(_ ctx: CommandContext, keyIndex: Int, valueIndex: Int, options: SetOptions) throws(CommandError) -> Bool {
     let key = ctx.args.key(keyIndex)
-    let value = ctx.args.bytes(valueIndex)
+    let value = ctx.args[valueIndex]
     let stored = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Bool in
         let existing = table.lookupForWrite(key, now: ctx.now)
         if options.returnOld {
-            if let existing { try ctx.replyBulk(table.entry(at: existing)) } else { ctx.out.null() }
+            if let existing { try ctx.replyString(table, existing) } else { ctx.out.null() }
         }
         switch options.condition {
         case .ifAbsent where existing != nil, .ifPresent where existing == nil:
@@ -66,13 +66,17 @@ func setGeneric(_ ctx: CommandContext, keyIndex: Int, valueIndex: Int, options: 
         default:
             break
         }
+        let deadline: Milliseconds
         switch options.expiry {
-        case .keepTTL:
-            if let existing { table.setValue(at: existing, .string(value)) } else { table.insert(key.owned(), Entry(value: .string(value))) }
-        case .at(let deadline):
-            table.set(key, Entry(value: .string(value), expiresAt: deadline))
-        case .none, .persist:
-            table.set(key, Entry(value: .string(value)))
+        case .keepTTL: deadline = existing.map { table.expiresAt(at: $0) } ?? 0
+        case .at(let at): deadline = at
+        case .none, .persist: deadline = 0
+        }
+        if let existing {
+            table.setString(at: existing, value)
+            table.setExpiry(at: existing, deadline)
+        } else {
+            table.insert(key, string: value, expiresAt: deadline, now: ctx.now)
         }
         return true
     }
@@ -87,14 +91,14 @@ func incrementBy(_ ctx: CommandContext, _ increment: Int64) throws(CommandError)
         let existing = table.lookupForWrite(key, now: ctx.now)
         var current: Int64 = 0
         if let existing {
-            guard let value = parseInt64(try table.entry(at: existing).stringBytes()) else { throw .notInteger }
+            guard let value = try table.withString(at: existing, { parseInt64($0) }) else { throw .notInteger }
             current = value
         }
         let (sum, overflow) = current.addingReportingOverflow(increment)
         if overflow { throw .overflow }
-        var text: [UInt8] = []
-        text.appendDecimal(sum)
-        if let existing { table.setValue(at: existing, .string(text)) } else { table.insert(key.owned(), Entry(value: .string(text))) }
+        withDecimalBytes(sum) { text in
+            if let existing { table.setString(at: existing, text) } else { table.insert(key, string: text, now: ctx.now) }
+        }
         return sum
     }
     ctx.noteDirty()
@@ -192,7 +196,7 @@ let stringCommands: [Command] = [
                 table.setExpiry(at: found, deadline)
                 ctx.noteDirty()
             case .persist:
-                if table.entry(at: found).expiresAt != 0 {
+                if table.expiresAt(at: found) != 0 {
                     table.setExpiry(at: found, 0)
                     ctx.noteDirty()
                 }
@@ -210,9 +214,9 @@ let stringCommands: [Command] = [
             ctx.out.arrayHeader(keys.count)
             for key in keys {
                 group.readTable(database: ctx.database, hash: key.hash) { table in
-                    if let index = table.lookup(key, now: ctx.now), case .string(let bytes) = table.entry(at: index).value {
+                    if let index = table.lookup(key, now: ctx.now), table.isString(at: index) {
                         ctx.noteLookup(hit: true)
-                        ctx.out.bulk(bytes)
+                        table.withStringBytes(at: index) { ctx.out.bulk($0) }
                     } else {
                         ctx.noteLookup(hit: false)
                         ctx.out.null()
@@ -240,10 +244,10 @@ let stringCommands: [Command] = [
         let limit = ctx.maxBulkLength
         let length = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Int in
             guard let index = table.lookupForWrite(key, now: ctx.now) else {
-                table.insert(key.owned(), Entry(value: .string(Array(suffix))))
+                table.insert(key, string: suffix, now: ctx.now)
                 return suffix.count
             }
-            let current = try table.entry(at: index).stringBytes().count
+            let current = try table.stringLength(at: index)
             guard current + suffix.count <= limit else { throw .stringTooLong }
             return table.modifyValue(at: index) { value -> Int in
                 switch value {
@@ -263,7 +267,7 @@ let stringCommands: [Command] = [
         let key = ctx.args.key(1)
         let length = try ctx.keyspace.read(ctx.database, key) { table throws(CommandError) -> Int in
             guard let index = table.lookup(key, now: ctx.now) else { return 0 }
-            return try table.entry(at: index).stringBytes().count
+            return try table.stringLength(at: index)
         }
         ctx.out.integer(length)
     },
@@ -295,14 +299,15 @@ let stringCommands: [Command] = [
             let existing = table.lookupForWrite(key, now: ctx.now)
             var current = 0.0
             if let existing {
-                let bytes = try table.entry(at: existing).stringBytes()
-                guard let value = bytes.withUnsafeBytes({ parseDouble($0) }) else { throw .notFloat }
+                guard let value = try table.withString(at: existing, { parseDouble($0) }) else { throw .notFloat }
                 current = value
             }
             let sum = current + increment
             guard sum.isFinite else { throw CommandError("ERR increment would produce NaN or Infinity") }
             let text = Array(formatHumanFriendly(sum).utf8)
-            if let existing { table.setValue(at: existing, .string(text)) } else { table.insert(key.owned(), Entry(value: .string(text))) }
+            text.withUnsafeBytes { bytes in
+                if let existing { table.setString(at: existing, bytes) } else { table.insert(key, string: bytes, now: ctx.now) }
+            }
             return text
         }
         ctx.noteDirty()
@@ -326,7 +331,7 @@ let stringCommands: [Command] = [
         let limit = ctx.maxBulkLength
         let length = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Int in
             let existing = table.lookupForWrite(key, now: ctx.now)
-            let currentLength = try existing.map { index throws(CommandError) in try table.entry(at: index).stringBytes().count } ?? 0
+            let currentLength = try existing.map { index throws(CommandError) in try table.stringLength(at: index) } ?? 0
             if patch.count == 0 { return currentLength }
             // Compared without adding, so an offset near Int64.max can't overflow.
             guard offset <= Int64(limit) - Int64(patch.count) else { throw .stringTooLong }
@@ -340,7 +345,7 @@ let stringCommands: [Command] = [
             guard let existing else {
                 var bytes: [UInt8] = []
                 apply(&bytes)
-                table.insert(key.owned(), Entry(value: .string(bytes)))
+                bytes.withUnsafeBytes { table.insert(key, string: $0, now: ctx.now) }
                 return bytes.count
             }
             return table.modifyValue(at: existing) { value -> Int in
@@ -375,9 +380,9 @@ func msetGeneric(_ ctx: CommandContext, onlyIfAllAbsent: Bool) throws(CommandErr
             }
         }
         for (position, key) in keys.enumerated() {
-            let value = args.bytes(2 + position * 2)
+            let value = args[2 + position * 2]
             group.withTable(database: ctx.database, hash: key.hash) { table in
-                table.set(key, Entry(value: .string(value)))
+                table.setString(key, value, now: ctx.now)
             }
         }
         return true
@@ -396,7 +401,7 @@ func getRange(_ ctx: CommandContext) throws(CommandError) {
             ctx.out.bulk([UInt8]())
             return
         }
-        let bytes = try table.entry(at: index).stringBytes()
+        try table.withString(at: index) { bytes throws(CommandError) in
         let length = Int64(bytes.count)
         if start < 0 && end < 0 && start > end {
             ctx.out.bulk([UInt8]())
@@ -410,7 +415,8 @@ func getRange(_ ctx: CommandContext) throws(CommandError) {
         if start > end || length == 0 {
             ctx.out.bulk([UInt8]())
         } else {
-            ctx.out.bulk(bytes[Int(start)...Int(end)])
+            ctx.out.bulk(UnsafeRawBufferPointer(rebasing: bytes[Int(start)...Int(end)]))
+        }
         }
     }
 }
