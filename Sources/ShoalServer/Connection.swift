@@ -58,9 +58,9 @@ final class Connection {
         }
         input.didWrite(count)
         bump(loop.stats.netInputBytes, by: count)
-        // One clock read per event: it dates the commands of this batch and the client's last interaction
+        // The loop's time of this wake dates the commands of this batch and the client's last interaction
         // (CLIENT LIST idle, and `timeout`).
-        let now = currentTimeMilliseconds()
+        let now = loop.now
         session.handle.lastInteraction.store(now, ordering: .relaxed)
         if input.readableCount > loop.queryBufferLimit {
             loop.logger.warning(
@@ -158,7 +158,7 @@ final class Connection {
     func handleWritable(server: ServerState, loop: EventLoop) -> Bool {
         guard flush(loop: loop) else { return false }
         return pendingOutput <= Self.pauseThreshold && input.readableCount > 0
-            ? drive(server: server, loop: loop, now: currentTimeMilliseconds()) : true
+            ? drive(server: server, loop: loop, now: loop.now) : true
     }
 
     /// Redis's `client-output-buffer-limit normal <hard> <soft> <seconds>`: past the hard limit, or past the soft

@@ -74,6 +74,11 @@ final class EventLoop: @unchecked Sendable {
         _ = write(wakeFD, &one, 8)
     }
 
+    /// The wall clock when `epoll_wait` last returned: it dates every command of that batch (Redis likewise
+    /// dates a command by a cached time). Taken after the requests arrived, so a key whose deadline a client
+    /// saw pass before sending is seen expired.
+    private(set) var now: Milliseconds = currentTimeMilliseconds()
+
     func run() {
         var datas = [UInt64](repeating: 0, count: 256)
         var events = [UInt32](repeating: 0, count: 256)
@@ -85,6 +90,7 @@ final class EventLoop: @unchecked Sendable {
                 logger.warning("epoll_wait failed: \(SystemError("epoll_wait"))")
                 break
             }
+            if count > 0 { now = currentTimeMilliseconds() }
             for position in 0..<Int(count) {
                 let id = datas[position]
                 let flags = events[position]

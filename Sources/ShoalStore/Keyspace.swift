@@ -58,7 +58,7 @@ public struct ShardGroup {
     public func readTable<R, E: Error>(
         database: Int, hash: UInt64, _ body: (borrowing ShardTable) throws(E) -> R
     ) throws(E) -> R {
-        try body(table(database, hash).pointee)
+        try lend(table(database, hash), body)
     }
 
     /// Each locked table in lock order, for modification; the group must be exclusive.
@@ -69,7 +69,7 @@ public struct ShardGroup {
 
     /// Each locked table in lock order, read-only.
     public func forEachTableReading(_ body: (ShardID, borrowing ShardTable) throws -> Void) rethrows {
-        for id in ids { try body(id, keyspace.shard(id).table.pointee) }
+        for id in ids { try lend(keyspace.shard(id).table) { table throws in try body(id, table) } }
     }
 }
 
@@ -133,7 +133,7 @@ public final class Keyspace: @unchecked Sendable {
         let shard = shard(database: database, hash: key.hash)
         shard.lock.lockRead()
         defer { shard.lock.unlock() }
-        return try body(shard.table.pointee)
+        return try lend(shard.table, body)
     }
 
     /// Runs `body` with the key's table under the shard's write lock: the whole read-modify-write is atomic.
@@ -193,7 +193,7 @@ public final class Keyspace: @unchecked Sendable {
         let shard = shards[index]
         shard.lock.lockRead()
         defer { shard.lock.unlock() }
-        return body(shard.table.pointee)
+        return lend(shard.table, body)
     }
 
     // MARK: - Multi-shard access
@@ -445,4 +445,15 @@ extension Array where Element: Equatable {
         }
         removeLast(count - write)
     }
+}
+
+/// Passes a table to a reading closure without copying it. Passing `pointer.pointee` straight to a `borrowing`
+/// parameter makes Swift copy the struct (a retain and release of each of its arrays, on every GET), because it
+/// can't prove the memory stays unchanged during the call; borrowing from an `inout` access it can.
+@inline(__always)
+func lend<R, E: Error>(
+    _ table: UnsafeMutablePointer<ShardTable>, _ body: (borrowing ShardTable) throws(E) -> R
+) throws(E) -> R {
+    func borrow(_ table: inout ShardTable) throws(E) -> R { try body(table) }
+    return try borrow(&table.pointee)
 }
