@@ -9,7 +9,9 @@ import Glibc
 /// One client connection, owned by one event loop for its whole life.
 ///
 /// Per readable event: one `read` into the query buffer, every complete command in it parsed in place and run
-/// in order, and all their replies sent with one `write` (more only when the socket is full). When a client's
+/// in order. Their replies are sent with one `write` (more only when the socket is full) once the loop has
+/// handled every event of this wake, as Redis's `handleClientsWithPendingWrites` does: the client is woken once
+/// for a burst of replies, not once per connection in the middle of the server's batch. When a client's
 /// unsent replies pass `pauseThreshold` it is not read from, and its buffered commands wait, until the replies
 /// drain: a client that pipelines without reading cannot make the server buffer without bound.
 final class Connection {
@@ -24,6 +26,8 @@ final class Connection {
     /// When the output passed the soft limit (0: not over it), for `client-output-buffer-limit`.
     private var softLimitSince: Int64 = 0
     private(set) var isClosed = false
+    /// True while this connection waits in its loop's list of replies to send at the end of the wake.
+    var flushScheduled = false
 
     static let pauseThreshold = 256 * 1024
     static let maxReadSize = 1024 * 1024
@@ -70,22 +74,11 @@ final class Connection {
         return drive(server: server, loop: loop, now: now)
     }
 
-    /// Alternates running buffered commands and writing their replies while that makes progress: when the
-    /// socket takes a paused client's replies at once, its remaining commands run now rather than waiting for
-    /// bytes that may never come. After a few rounds it yields to the loop's other clients, asking for a
-    /// writable event (which fires at once) to be called back.
+    /// Runs the buffered commands and leaves their replies for the loop to send at the end of this wake
+    /// (`handleWritable`), which resumes a paused client's remaining commands once its replies have drained.
     private func drive(server: ServerState, loop: EventLoop, now: Milliseconds) -> Bool {
-        for _ in 0..<16 {
-            let before = input.readableCount
-            processInput(server: server, now: now)
-            guard flush(loop: loop) else { return false }
-            let progressed = input.readableCount != before
-            if !progressed || input.readableCount == 0 || pendingOutput > Self.pauseThreshold { return true }
-        }
-        if interest & Epoll.output == 0 {
-            interest |= Epoll.output
-            return loop.modify(self, events: interest)
-        }
+        processInput(server: server, now: now)
+        loop.scheduleFlush(self)
         return true
     }
 
@@ -154,7 +147,8 @@ final class Connection {
         return checkOutputLimits(loop: loop) && updateInterest(loop: loop)
     }
 
-    /// The socket has room again: send what is pending and resume the commands that waited for it.
+    /// The socket has room again (or the wake's events are all handled): send what is pending and resume the
+    /// commands that waited for it.
     func handleWritable(server: ServerState, loop: EventLoop) -> Bool {
         guard flush(loop: loop) else { return false }
         return pendingOutput <= Self.pauseThreshold && input.readableCount > 0

@@ -83,7 +83,7 @@ final class EventLoop: @unchecked Sendable {
         var datas = [UInt64](repeating: 0, count: 256)
         var events = [UInt32](repeating: 0, count: 256)
         while !stopping.load(ordering: .acquiring) {
-            let timeout = max(1, 1000 / max(server.hz.load(ordering: .relaxed), 1))
+            let timeout = pendingFlush.isEmpty ? max(1, 1000 / max(server.hz.load(ordering: .relaxed), 1)) : 0
             let count = cshoal_epoll_wait(epollFD, &datas, &events, 256, Int32(timeout))
             if count < 0 {
                 if errno == EINTR { continue }
@@ -104,9 +104,33 @@ final class EventLoop: @unchecked Sendable {
                     handle(connection, flags)
                 }
             }
+            flushPending()
             housekeeping()
         }
         shutdown()
+    }
+
+    /// Connections with replies to send once this wake's events are handled.
+    private var pendingFlush: [Connection] = []
+
+    func scheduleFlush(_ connection: Connection) {
+        guard !connection.flushScheduled else { return }
+        connection.flushScheduled = true
+        pendingFlush.append(connection)
+    }
+
+    /// Sends the replies of this wake. A paused client whose replies drained runs its waiting commands and is
+    /// scheduled again; after a few rounds the rest waits for the next wake (epoll_wait then does not sleep).
+    private func flushPending() {
+        for _ in 0..<4 where !pendingFlush.isEmpty {
+            let batch = pendingFlush
+            pendingFlush.removeAll(keepingCapacity: true)
+            for connection in batch {
+                connection.flushScheduled = false
+                guard !connection.isClosed else { continue }
+                if !connection.handleWritable(server: server, loop: self) { closeConnection(connection) }
+            }
+        }
     }
 
     private func handle(_ connection: Connection, _ flags: UInt32) {
