@@ -35,9 +35,16 @@ let package = Package(
             name: "shoal-bench",
             dependencies: ["RESP", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
+        // Fuzz targets for the request parser and command execution: built with libFuzzer by scripts/fuzz.sh,
+        // and otherwise a replayer of the committed corpus (Fuzz/corpus), which the test suite runs.
+        .executableTarget(
+            name: "shoal-fuzz",
+            dependencies: ["ShoalServer", "RESP", "ShoalStore", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "RESPTests", dependencies: ["RESP"]),
         .testTarget(name: "ShoalStoreTests", dependencies: ["ShoalStore"]),
-        .testTarget(name: "ShoalPersistenceTests", dependencies: ["ShoalPersistence", "ShoalStore"]),
+        // Fixtures/ is read by path (#filePath), not bundled.
+        .testTarget(name: "ShoalPersistenceTests", dependencies: ["ShoalPersistence", "ShoalStore"], exclude: ["Fixtures"]),
         .testTarget(name: "ShoalServerTests", dependencies: ["ShoalServer", "RESP", "ShoalStore"]),
     ]
 )

