@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 swift build -c release --product shoal-fuzz --scratch-path .build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -DSHOAL_LIBFUZZER \
-    -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld >/dev/null  # gold fails on libFuzzer + ASan objects
+    -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld >/dev/null  # the toolchain.s lld: gold fails on libFuzzer + ASan objects
 mkdir -p .build-fuzz/artifacts
 status=0
 for target in parser commands; do
