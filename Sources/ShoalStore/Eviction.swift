@@ -88,7 +88,7 @@ extension Keyspace {
         return .fits
     }
 
-    private func shardHasCandidates(_ table: borrowing ShardTable, volatileOnly: Bool) -> Bool {
+    private func shardHasCandidates(_ table: some TableReading, volatileOnly: Bool) -> Bool {
         volatileOnly ? table.volatileCount > 0 : !table.isEmpty
     }
 

@@ -56,9 +56,9 @@ public struct ShardGroup {
 
     /// The table holding `hash` in `database`, read-only.
     public func readTable<R, E: Error>(
-        database: Int, hash: UInt64, _ body: (borrowing ShardTable) throws(E) -> R
+        database: Int, hash: UInt64, _ body: (TableReader) throws(E) -> R
     ) throws(E) -> R {
-        try lend(table(database, hash), body)
+        try body(TableReader(table(database, hash)))
     }
 
     /// Each locked table in lock order, for modification; the group must be exclusive.
@@ -68,8 +68,8 @@ public struct ShardGroup {
     }
 
     /// Each locked table in lock order, read-only.
-    public func forEachTableReading(_ body: (ShardID, borrowing ShardTable) throws -> Void) rethrows {
-        for id in ids { try lend(keyspace.shard(id).table) { table throws in try body(id, table) } }
+    public func forEachTableReading(_ body: (ShardID, TableReader) throws -> Void) rethrows {
+        for id in ids { try body(id, TableReader(keyspace.shard(id).table)) }
     }
 }
 
@@ -128,12 +128,12 @@ public final class Keyspace: @unchecked Sendable {
     /// Runs `body` with the key's table under the shard's read lock.
     @inline(__always)
     public func read<R, E: Error>(
-        _ database: Int, _ key: KeyView, _ body: (borrowing ShardTable) throws(E) -> R
+        _ database: Int, _ key: KeyView, _ body: (TableReader) throws(E) -> R
     ) throws(E) -> R {
         let shard = shard(database: database, hash: key.hash)
         shard.lock.lockRead()
         defer { shard.lock.unlock() }
-        return try lend(shard.table, body)
+        return try body(TableReader(shard.table))
     }
 
     /// Runs `body` with the key's table under the shard's write lock: the whole read-modify-write is atomic.
@@ -189,11 +189,11 @@ public final class Keyspace: @unchecked Sendable {
     }
 
     /// One shard by flat index under its read lock.
-    func readShard<R>(index: Int, _ body: (borrowing ShardTable) -> R) -> R {
+    func readShard<R>(index: Int, _ body: (TableReader) -> R) -> R {
         let shard = shards[index]
         shard.lock.lockRead()
         defer { shard.lock.unlock() }
-        return lend(shard.table, body)
+        return body(TableReader(shard.table))
     }
 
     // MARK: - Multi-shard access
@@ -318,7 +318,7 @@ public final class Keyspace: @unchecked Sendable {
         let finished: Int64 = withShards(ids, exclusive: false) { group in
             started = monotonicMicroseconds()
             group.forEachTableReading { id, table in
-                if !table.isEmpty { tables.append((id, copy table)) }
+                if !table.isEmpty { tables.append((id, table.copy())) }
             }
             return monotonicMicroseconds()
         }
@@ -342,7 +342,7 @@ public final class Keyspace: @unchecked Sendable {
     /// The cursor carries the shard in its low bits and the shard's bucket cursor above them; 0 starts and
     /// ends a walk. A key present for the whole walk is returned at least once.
     public func scan(
-        database: Int, cursor: UInt64, count: Int, now: Milliseconds, _ body: (borrowing ShardTable, Int) -> Void
+        database: Int, cursor: UInt64, count: Int, now: Milliseconds, _ body: (TableReader, Int) -> Void
     ) -> UInt64 {
         var shardIndex = Int(truncatingIfNeeded: cursor & UInt64(shardsPerDatabase - 1))
         var bucketCursor = cursor >> UInt64(shardBits)
@@ -354,7 +354,7 @@ public final class Keyspace: @unchecked Sendable {
             repeat {
                 bucketCursor = shard.table.pointee.scan(cursor: bucketCursor) { index in
                     visited += 1
-                    if !shard.table.pointee.isExpired(at: index, now: now) { body(shard.table.pointee, index) }
+                    if !shard.table.pointee.isExpired(at: index, now: now) { body(TableReader(shard.table), index) }
                 }
                 budget -= 1
             } while bucketCursor != 0 && visited < count && budget > 0
@@ -447,13 +447,3 @@ extension Array where Element: Equatable {
     }
 }
 
-/// Passes a table to a reading closure without copying it. Passing `pointer.pointee` straight to a `borrowing`
-/// parameter makes Swift copy the struct (a retain and release of each of its arrays, on every GET), because it
-/// can't prove the memory stays unchanged during the call; borrowing from an `inout` access it can.
-@inline(__always)
-func lend<R, E: Error>(
-    _ table: UnsafeMutablePointer<ShardTable>, _ body: (borrowing ShardTable) throws(E) -> R
-) throws(E) -> R {
-    func borrow(_ table: inout ShardTable) throws(E) -> R { try body(table) }
-    return try borrow(&table.pointee)
-}

@@ -1,7 +1,7 @@
 import RESP
 import ShoalStore
 
-extension ShardTable {
+extension TableReading {
     /// Lends the string value at `index` to `body`, in place; WRONGTYPE for any other type.
     @inline(__always)
     func withString<R>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(CommandError) -> R) throws(CommandError) -> R {
@@ -66,14 +66,14 @@ extension CommandContext {
 
     /// Replies with the string value at `index`, copied straight from the table into the reply.
     @inline(__always)
-    func replyString(_ table: borrowing ShardTable, _ index: Int) throws(CommandError) {
+    func replyString(_ table: some TableReading, _ index: Int) throws(CommandError) {
         try table.withString(at: index) { bytes throws(CommandError) in out.bulk(bytes) }
     }
 
     /// The reply of GET and its kin: the value at `index`, or nil when the lookup found nothing; counts the
     /// lookup as a keyspace hit or miss. Returns whether the key was found.
     @discardableResult
-    func replyLookup(_ table: borrowing ShardTable, _ index: Int?) throws(CommandError) -> Bool {
+    func replyLookup(_ table: some TableReading, _ index: Int?) throws(CommandError) -> Bool {
         noteLookup(hit: index != nil)
         guard let index else {
             out.null()

@@ -6,7 +6,7 @@ import ShoalStore
 
 /// Looks `key` up without touching its access statistics and hands `body` the table and index, or replies
 /// nil for a missing key (as Redis's `objectCommandLookupOrReply`).
-private func inspect(_ ctx: CommandContext, _ body: (borrowing ShardTable, Int) throws(CommandError) -> Void) throws(CommandError) {
+private func inspect(_ ctx: CommandContext, _ body: (TableReader, Int) throws(CommandError) -> Void) throws(CommandError) {
     let key = ctx.args.key(2)
     try ctx.keyspace.read(ctx.database, key) { table throws(CommandError) in
         guard let index = table.peek(key, now: ctx.now) else {
