@@ -46,6 +46,8 @@ public struct TableReader: TableReading {
     /// A copy of the table (O(1), copy-on-write): what a snapshot keeps after the lock is released.
     public func copy() -> ShardTable { table.pointee }
 
+    func recomputedUsedBytes() -> Int { table.pointee.recomputedUsedBytes() }
+
     public var count: Int { table.pointee.count }
     public var isEmpty: Bool { table.pointee.isEmpty }
     public var volatileCount: Int { table.pointee.volatileCount }
