@@ -412,3 +412,15 @@ let syntaxError = RESPValue.error("ERR syntax error")
         #expect(reset.contains("keyspace_hits:0"))
     }
 }
+
+@Suite struct PasswordTests {
+    /// Only the exact password matches: not a prefix, not an extension, not one padded with NULs (a length
+    /// difference of 256 once folded to zero in a byte-wide comparison).
+    @Test func onlyTheExactPasswordMatches() {
+        func matches(_ given: [UInt8]) -> Bool { given.withUnsafeBytes { passwordsMatch($0, "s3cret") } }
+        #expect(matches(Array("s3cret".utf8)))
+        for wrong in ["", "s3cre", "s3cret!", "S3cret", "s3crex"] { #expect(!matches(Array(wrong.utf8)), "\(wrong)") }
+        #expect(!matches(Array("s3cret".utf8) + [UInt8](repeating: 0, count: 256)))
+        #expect(!matches(Array("s3cret".utf8) + [UInt8](repeating: 0, count: 1)))
+    }
+}

@@ -7,12 +7,13 @@ import ShoalStore
 /// first difference is.
 func passwordsMatch(_ given: UnsafeRawBufferPointer, _ expected: String) -> Bool {
     let expected = Array(expected.utf8)
-    var difference = UInt8(truncatingIfNeeded: given.count ^ expected.count)
+    // The lengths at full width: folded into a byte, a password followed by 256 NULs would match.
+    var difference = UInt(bitPattern: given.count ^ expected.count)
     let length = max(given.count, expected.count)
     for index in 0..<length {
         let a = index < given.count ? given[index] : 0
         let b = index < expected.count ? expected[index] : 0
-        difference |= a ^ b
+        difference |= UInt(a ^ b)
     }
     return difference == 0
 }
