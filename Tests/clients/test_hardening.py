@@ -13,17 +13,12 @@ import redis
 
 from conftest import BINARY, ROOT, ShoalProcess
 
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from soak import rss_kb  # noqa: E402  (the soak's own RSS reader)
+
 
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def wait_until(predicate, seconds=10.0):
