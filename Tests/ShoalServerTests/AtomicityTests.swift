@@ -165,11 +165,7 @@ import Testing
         try client.send(batch)
         usleep(300_000)
         // Nothing read yet: the server holds at most its pause threshold plus one batch of replies.
-        let other = try server.client()
-        guard let info = try other.call("INFO", "memory").string,
-            let line = info.split(separator: "\r\n").first(where: { $0.hasPrefix("used_memory:") }),
-            let used = Int(line.dropFirst("used_memory:".count))
-        else { throw TestError("INFO memory") }
+        let used = try server.client().usedMemory()
         #expect(used < 30_000_000, "server buffered \(used) bytes for a client that does not read")
         for _ in 0..<count { #expect(try client.readReply() == .bulk(value)) }
     }

@@ -258,10 +258,7 @@ import Glibc
         #expect(try bad.readReply() == .error(expected), "\(name)")
         #expect(bad.isClosedByServer(), "\(name)")
         #expect(try good.call("GET", "k") == .bulk("v"), "\(name)")
-        guard let info = try good.call("INFO", "memory").string,
-            let line = info.split(separator: "\r\n").first(where: { $0.hasPrefix("used_memory:") }),
-            let used = Int(line.dropFirst("used_memory:".count))
-        else { throw TestError("INFO memory") }
+        let used = try good.usedMemory()
         #expect(used < 8_000_000, "\(name): \(used) bytes in use after the hostile client")
     }
 

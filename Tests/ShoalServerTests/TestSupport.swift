@@ -99,6 +99,15 @@ final class TestClient: @unchecked Sendable {
     @discardableResult
     func call(_ arguments: String...) throws -> RESPValue { try call(arguments) }
 
+    /// `used_memory` from INFO memory.
+    func usedMemory() throws -> Int {
+        guard let info = try call("INFO", "memory").string,
+            let line = info.split(separator: "\r\n").first(where: { $0.hasPrefix("used_memory:") }),
+            let used = Int(line.dropFirst("used_memory:".count))
+        else { throw TestError("INFO memory") }
+        return used
+    }
+
     @discardableResult
     func call(_ arguments: [String]) throws -> RESPValue {
         try sendCommand(arguments)

@@ -13,11 +13,12 @@ BENCH = os.environ.get("SHOAL_BENCH", os.path.join(ROOT, ".build", "release", "s
 
 
 class ShoalProcess:
-    def __init__(self, *args, config=None, persistent=False):
+    def __init__(self, *args, config=None, persistent=False, preexec_fn=None):
         # Saving is off unless the test asks for it (and passes its own --dir).
         defaults = ["--bind", "127.0.0.1", "--port", "0"] + ([] if persistent else ["--save", ""])
         self.args = [BINARY] + ([config] if config else []) + defaults + list(args)
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     preexec_fn=preexec_fn)
         self.log = []
         self.port = None
         deadline = time.monotonic() + 30

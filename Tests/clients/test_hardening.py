@@ -74,17 +74,9 @@ def test_full_disk_fails_the_save_cleanly_blocks_writes_and_loses_nothing(tmp_pa
     def limit_file_size():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
 
-    args = [BINARY, "--bind", "127.0.0.1", "--port", "0", "--dir", str(tmp_path), "--save", "3600", "1"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=limit_file_size)
+    server = ShoalProcess("--dir", str(tmp_path), "--save", "3600", "1", persistent=True, preexec_fn=limit_file_size)
     try:
-        port = None
-        for _ in range(200):
-            line = proc.stdout.readline()
-            if "port=" in line and "Running mode" in line:
-                port = int(line.split("port=")[1].split(",")[0])
-            if "Ready to accept connections" in line:
-                break
-        r = redis.Redis(port=port)
+        r = redis.Redis(port=server.port)
         r.mset({f"small:{i}": i for i in range(1000)})
         assert r.save()
         good = (tmp_path / "dump.shoal").read_bytes()
@@ -104,13 +96,12 @@ def test_full_disk_fails_the_save_cleanly_blocks_writes_and_loses_nothing(tmp_pa
         assert check.returncode == 0 and "1000 keys" in check.stdout + check.stderr, check.stdout + check.stderr
         assert not [n for n in os.listdir(tmp_path) if n.startswith("temp-")]  # the failed save cleaned up
         # The disk has room again: the next save works and so do writes; nothing written before is lost.
-        subprocess.run(["prlimit", f"--pid={proc.pid}", "--fsize=unlimited"], check=True)
+        subprocess.run(["prlimit", f"--pid={server.proc.pid}", "--fsize=unlimited"], check=True)
         assert r.save()
         r.set("unblocked", "1")
         assert r.dbsize() == 4001
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        server.stop()
     restarted = ShoalProcess("--dir", str(tmp_path), "--save", "", persistent=True)
     try:
         assert redis.Redis(port=restarted.port).dbsize() == 4001  # SIGTERM saved again: every key is back
