@@ -329,9 +329,7 @@ public final class Keyspace: @unchecked Sendable {
     /// Inserts a key while loading a snapshot (no other thread runs yet). Replaces an existing key.
     public func load(database: Int, key: Key, entry: Entry, now: Milliseconds) {
         key.withView { view in
-            write(database, view) { table in
-                if let index = table.find(view) { table.replace(at: index, with: entry) } else { table.insert(key, entry, now: now) }
-            }
+            write(database, view) { table in table.set(view, entry, now: now) }
         }
     }
 

@@ -244,14 +244,6 @@ public struct ShardTable: Sendable {
         return index
     }
 
-    /// Inserts a key known to be absent. Returns its node index.
-    @discardableResult
-    public mutating func insert(_ key: Key, _ entry: Entry, now: Milliseconds) -> Int {
-        let index = key.withView { appendNode($0, expiresAt: entry.expiresAt, now: now) }
-        setValue(at: index, entry.value)
-        return index
-    }
-
     /// Sets `key` to `entry`, replacing any value and deadline. Returns the node index.
     @discardableResult
     public mutating func set(_ key: KeyView, _ entry: Entry, now: Milliseconds) -> Int {

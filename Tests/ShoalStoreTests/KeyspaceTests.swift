@@ -17,7 +17,7 @@ import Testing
                             let next = Int(String(decoding: bytes, as: UTF8.self))! + 1
                             table.setValue(at: index, .string(Array(String(next).utf8)))
                         } else {
-                            table.insert(view.owned(), Entry(value: .string(Array("1".utf8))), now: 0)
+                            table.set(view, Entry(value: .string(Array("1".utf8))), now: 0)
                         }
                     }
                 }
