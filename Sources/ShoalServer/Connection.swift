@@ -62,22 +62,21 @@ final class Connection {
         }
         input.didWrite(count)
         bump(loop.stats.netInputBytes, by: count)
-        // The loop's time of this wake dates the commands of this batch and the client's last interaction
-        // (CLIENT LIST idle, and `timeout`).
-        let now = loop.now
-        session.handle.lastInteraction.store(now, ordering: .relaxed)
+        // The loop's time of this wake dates the commands of this batch (`drive`) and the client's last
+        // interaction (CLIENT LIST idle, and `timeout`).
+        session.handle.lastInteraction.store(loop.now, ordering: .relaxed)
         if input.readableCount > loop.queryBufferLimit {
             loop.logger.warning(
                 "Closing client that reached max query buffer length: id=\(session.id) addr=\(session.handle.address) qbuf=\(input.readableCount)")
             return false
         }
-        return drive(server: server, loop: loop, now: now)
+        return drive(server: server, loop: loop)
     }
 
     /// Runs the buffered commands and leaves their replies for the loop to send at the end of this wake
     /// (`handleWritable`), which resumes a paused client's remaining commands once its replies have drained.
-    private func drive(server: ServerState, loop: EventLoop, now: Milliseconds) -> Bool {
-        processInput(server: server, now: now)
+    private func drive(server: ServerState, loop: EventLoop) -> Bool {
+        processInput(server: server, now: loop.now)
         loop.scheduleFlush(self)
         return true
     }
@@ -152,7 +151,7 @@ final class Connection {
     func handleWritable(server: ServerState, loop: EventLoop) -> Bool {
         guard flush(loop: loop) else { return false }
         return pendingOutput <= Self.pauseThreshold && input.readableCount > 0
-            ? drive(server: server, loop: loop, now: loop.now) : true
+            ? drive(server: server, loop: loop) : true
     }
 
     /// Redis's `client-output-buffer-limit normal <hard> <soft> <seconds>`: past the hard limit, or past the soft

@@ -402,21 +402,21 @@ func getRange(_ ctx: CommandContext) throws(CommandError) {
             return
         }
         try table.withString(at: index) { bytes throws(CommandError) in
-        let length = Int64(bytes.count)
-        if start < 0 && end < 0 && start > end {
-            ctx.out.bulk([UInt8]())
-            return
-        }
-        if start < 0 { start = length + start }
-        if end < 0 { end = length + end }
-        if start < 0 { start = 0 }
-        if end < 0 { end = 0 }
-        if end >= length { end = length - 1 }
-        if start > end || length == 0 {
-            ctx.out.bulk([UInt8]())
-        } else {
-            ctx.out.bulk(UnsafeRawBufferPointer(rebasing: bytes[Int(start)...Int(end)]))
-        }
+            let length = Int64(bytes.count)
+            if start < 0 && end < 0 && start > end {
+                ctx.out.bulk([UInt8]())
+                return
+            }
+            if start < 0 { start = length + start }
+            if end < 0 { end = length + end }
+            if start < 0 { start = 0 }
+            if end < 0 { end = 0 }
+            if end >= length { end = length - 1 }
+            if start > end || length == 0 {
+                ctx.out.bulk([UInt8]())
+            } else {
+                ctx.out.bulk(UnsafeRawBufferPointer(rebasing: bytes[Int(start)...Int(end)]))
+            }
         }
     }
 }
