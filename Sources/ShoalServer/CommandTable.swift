@@ -203,15 +203,9 @@ extension ServerState {
             return
         }
         // Over maxmemory: evict first (bounded work), and refuse commands that may grow memory if nothing can go.
-        let limit = maxmemory.load(ordering: .relaxed)
-        if limit > 0 && usedMemory > limit {
-            let outcome = keyspace.evict(
-                toFit: max(0, limit - memoryBaseline), policy: evictionPolicy,
-                samples: maxmemorySamples.load(ordering: .relaxed), now: now)
-            if outcome == .nothingEvictable && command.flags.contains(.denyOOM) {
-                reject(client, command, .outOfMemory)
-                return
-            }
+        if evictIfOverLimit(now: now) == .nothingEvictable && command.flags.contains(.denyOOM) {
+            reject(client, command, .outOfMemory)
+            return
         }
         // After a failed save, refuse writes (and PING, so monitoring notices) until a save succeeds, as Redis.
         if snapshots.writesBlocked.load(ordering: .relaxed) && (command.flags.contains(.write) || command.name == "ping") {

@@ -89,6 +89,19 @@ public final class ServerState: Sendable {
         keyspace.accessPolicy.lfu = LFUSettings(logFactor: config.lfuLogFactor, decayMinutes: config.lfuDecayTime)
     }
 
+    /// Over `maxmemory`, evicts by the policy until the dataset fits or `maxKeys` keys are gone (Redis's
+    /// `performEvictions`). Commands call it before they run; the cron calls it again with a larger bound, so
+    /// memory a command's bounded share left over the limit is reclaimed in the background, as Redis's
+    /// `evictionTimeProc` does.
+    @discardableResult
+    func evictIfOverLimit(now: Milliseconds, maxKeys: Int = 64) -> EvictionOutcome {
+        let limit = maxmemory.load(ordering: .relaxed)
+        guard limit > 0 && usedMemory > limit else { return .fits }
+        return keyspace.evict(
+            toFit: max(0, limit - memoryBaseline), policy: evictionPolicy,
+            samples: maxmemorySamples.load(ordering: .relaxed), now: now, maxKeys: maxKeys)
+    }
+
     /// Called by the cron thread every tick: keeps about a second of samples for the ops/sec figure.
     func recordOpsSample() {
         let sample = (monotonicMicroseconds(), sumStats { $0.commandsProcessed.load(ordering: .relaxed) })
@@ -248,6 +261,7 @@ public final class Server: @unchecked Sendable {
             let periodMicros = Int64(1_000_000 / hz)
             let started = monotonicMicroseconds()
             state.keyspace.activeExpireCycle(now: currentTimeMilliseconds(), budgetMicroseconds: periodMicros / 4)
+            state.evictIfOverLimit(now: currentTimeMilliseconds(), maxKeys: 1024)
             state.recordOpsSample()
             state.snapshots.cron()
             state.hz.store(state.config.current.hz, ordering: .relaxed)

@@ -116,12 +116,16 @@ extension Keyspace {
         var generator = SamplingRandom()
         let count = allShardCount
         let lfu = accessPolicy.lfu
-        // Sample a few shards that have candidates into the pool.
+        // Sample a few shards that have candidates into the pool. The walk visits every shard once, from a random
+        // start with a random stride coprime to the count, so it always finds a shard with keys when there is one
+        // and still spreads its samples over all of them. (Up to 64 random tries gave up when most shards were
+        // empty, as they are when only database 0 of 16 holds data: they missed all 16 full shards 1.6% of the
+        // time, and a write that could have evicted was refused with OOM.)
         var sampledShards = 0
-        var tries = 0
-        while sampledShards < 4 && tries < 64 {
-            tries += 1
-            let index = Int.random(in: 0..<count, using: &generator)
+        let start = Int.random(in: 0..<count, using: &generator)
+        let stride = coprimeStride(count, using: &generator)
+        for step in 0..<count where sampledShards < 4 {
+            let index = (start + step * stride) % count
             let found: [EvictionPool.Candidate] = readShard(index: index) { table in
                 guard shardHasCandidates(table, volatileOnly: policy.volatileOnly) else { return [] }
                 var picked: [EvictionPool.Candidate] = []
@@ -167,4 +171,16 @@ extension Keyspace {
         }
         return false
     }
+}
+
+/// A random step in 1..<count that shares no factor with `count`, so `start + k * step (mod count)` for k in
+/// 0..<count visits every index exactly once.
+func coprimeStride(_ count: Int, using generator: inout SamplingRandom) -> Int {
+    guard count > 2 else { return 1 }
+    func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+    for _ in 0..<8 {
+        let candidate = Int.random(in: 1..<count, using: &generator)
+        if gcd(candidate, count) == 1 { return candidate }
+    }
+    return 1
 }

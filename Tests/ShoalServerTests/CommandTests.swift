@@ -293,13 +293,7 @@ let syntaxError = RESPValue.error("ERR syntax error")
         #expect(try client.call("EXISTS", "t1", "t2") == .integer(0))
         #expect(try client.call("TTL", "t3") == .integer(-2))
         // The active cycle reclaims the rest without anyone reading them (bounded wait, not a speed check).
-        var remaining = 0
-        for _ in 0..<200 {
-            remaining = server.state.keyspace.keyCounts()[0].keys
-            if remaining == 1 { break }
-            usleep(50_000)
-        }
-        #expect(remaining == 1)
+        #expect(waitUntil { server.state.keyspace.keyCounts()[0].keys == 1 })
         guard case .verbatim(let info) = try client.call("INFO", "stats") else {
             guard case .bulk(let bytes) = try client.call("INFO", "stats") else { throw TestError("INFO") }
             #expect(String(decoding: bytes, as: UTF8.self).contains("expired_keys:200"))

@@ -24,10 +24,9 @@ import Testing
         #expect(try client.call("BGSAVE") == .simple("Background saving started"))
         #expect(try client.call("BGSAVE", "NOW") == .error("ERR syntax error"))
         var info = ""
-        for _ in 0..<200 {
+        try waitUntil {
             info = try client.call("INFO", "persistence").string ?? ""
-            if info.contains("rdb_bgsave_in_progress:0") && info.contains("rdb_saves:2") { break }
-            usleep(20_000)
+            return info.contains("rdb_bgsave_in_progress:0") && info.contains("rdb_saves:2")
         }
         #expect(info.contains("rdb_saves:2"))
         #expect(info.contains("rdb_last_bgsave_status:ok"))
@@ -65,11 +64,6 @@ import Testing
         }
         let client = try server.client()
         try client.call("MSET", "a", "1", "b", "2", "c", "3")
-        var saved = false
-        for _ in 0..<300 {  // a bounded wait for the cron thread, not a speed requirement
-            if FileManager.default.fileExists(atPath: dir + "/dump.shoal") { saved = true; break }
-            usleep(20_000)
-        }
-        #expect(saved)
+        #expect(waitUntil { FileManager.default.fileExists(atPath: dir + "/dump.shoal") })
     }
 }

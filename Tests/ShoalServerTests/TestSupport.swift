@@ -49,7 +49,8 @@ final class TestClient: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard rc == 0 else { close(fd); throw TestError("connect failed: \(errno)") }
-        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        // A guard against a hung test, not a speed check: generous, so a starved machine only runs slower.
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
@@ -113,6 +114,18 @@ final class TestClient: @unchecked Sendable {
         try sendCommand(arguments)
         return try readReply()
     }
+}
+
+/// Waits until `condition` holds, checking every 20 ms, for at most `seconds` (a bound against hanging, not a
+/// speed requirement: a slow machine only waits longer). Returns whether it held.
+@discardableResult
+func waitUntil(seconds: Double = 60, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(20_000)
+    }
+    return try condition()
 }
 
 struct TestError: Error, CustomStringConvertible {

@@ -56,6 +56,36 @@ func exists(_ keyspace: Keyspace, _ name: String, now: Milliseconds = 0) -> Bool
 }
 
 @Suite struct EvictionPolicyTests {
+    /// Keys in one database of sixteen (the usual cache): every eviction call, even with an empty candidate pool,
+    /// finds a key to evict. Random shard picks missed the few full shards often enough to refuse a write with
+    /// OOM under load; 2000 fresh calls made that near certain (about 30 failures expected), now it is none.
+    @Test(arguments: [EvictionPolicy.allKeysLRU, .allKeysLFU, .volatileTTL, .volatileLRU])
+    func evictionAlwaysFindsKeysInOneDatabaseOfMany(policy: EvictionPolicy) {
+        let keyspace = Keyspace(databases: 16, shardsPerDatabase: 16)
+        keyspace.accessPolicy.tracking = policy.tracking
+        fill(keyspace, "k", 4000, valueSize: 10, expiresAt: 1_000_000)
+        var refused = 0
+        for _ in 0..<2000 {
+            keyspace.resetEvictionPool()
+            if keyspace.evict(toFit: keyspace.usedBytes - 1, policy: policy, samples: 5, now: 1000) != .fits {
+                refused += 1
+            }
+        }
+        #expect(refused == 0, "\(refused) of 2000 eviction calls found nothing to evict")
+    }
+
+    /// The shard walk visits every index exactly once, whatever the count.
+    @Test func coprimeStrideVisitsEveryShard() {
+        var generator = SamplingRandom(seed: 7)
+        for count in [1, 2, 3, 16, 24, 256, 1000] {
+            for _ in 0..<20 {
+                let stride = coprimeStride(count, using: &generator)
+                let start = Int.random(in: 0..<count, using: &generator)
+                #expect(Set((0..<count).map { (start + $0 * stride) % count }).count == count)
+            }
+        }
+    }
+
     @Test func noevictionEvictsNothing() {
         let keyspace = Keyspace(databases: 1, shardsPerDatabase: 4)
         fill(keyspace, "k", 1000)

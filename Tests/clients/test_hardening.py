@@ -21,7 +21,7 @@ def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def wait_until(predicate, seconds=10.0):
+def wait_until(predicate, seconds=60.0):  # a bound on a wait for a condition, not a speed check
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if predicate():
