@@ -43,6 +43,12 @@ public final class ClientSession {
     /// Set by QUIT, protocol errors and CLIENT KILL of oneself: close once the replies are written.
     public var closeAfterReply = false
     let stats: LoopStats
+    /// The open MULTI, if any.
+    var transaction: TransactionState?
+    /// Keys under WATCH, until EXEC, DISCARD, UNWATCH, RESET or disconnection.
+    var watched: [WatchedKey] = []
+    /// Work a command asked to run once no shard is held (after the command, or after the EXEC it is in).
+    private var deferred: [() -> Void] = []
 
     init(handle: ClientHandle, authenticated: Bool, stats: LoopStats) {
         self.handle = handle
@@ -52,6 +58,17 @@ public final class ClientSession {
     }
 
     public var id: Int { handle.id }
+
+    /// Runs `work` once no shard lock is held: right after this command, or after its whole EXEC.
+    func afterLocksReleased(_ work: @escaping () -> Void) { deferred.append(work) }
+
+    func runDeferredWork() {
+        while !deferred.isEmpty {
+            let work = deferred
+            deferred = []
+            for item in work { item() }
+        }
+    }
 
     public var protocolVersion: Int {
         get { out.protocolVersion }

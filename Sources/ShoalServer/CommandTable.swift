@@ -24,13 +24,16 @@ public struct CommandFlags: OptionSet, Sendable {
     var names: [String] { Self.names.compactMap { contains($0.0) ? $0.1 : nil } }
 }
 
-/// What a handler is given: the server, the calling client's session, its arguments and the time.
+/// What a handler is given: the server, the calling client's session, its arguments, the time, and the one
+/// way to the keys (`store`: live, or pre-locked inside EXEC).
 public struct CommandContext {
     public let server: ServerState
     public let client: ClientSession
     public let args: Arguments
     /// Wall-clock milliseconds when the batch of commands began; every expiry check in it uses this.
     public let now: Milliseconds
+    /// Keys are reached through this only: it locks per call, or uses the shards a transaction holds.
+    public let store: Store
 
     /// The client's reply buffer.
     public var out: ReplyBuffer {
@@ -39,7 +42,6 @@ public struct CommandContext {
     }
 
     public var database: Int { client.database }
-    public var keyspace: Keyspace { server.keyspace }
 
     /// Records a key lookup's outcome for `keyspace_hits`/`keyspace_misses`.
     @inline(__always)
@@ -173,51 +175,76 @@ public final class CommandTable: Sendable {
     /// The standard table of every command Shoal serves, from the command files.
     public static let standard = CommandTable(
         connectionCommands + stringCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
-            + objectCommands)
+            + objectCommands + transactionCommands)
 }
 
 extension ServerState {
-    /// Runs one command: looks it up, checks authentication and arity, calls the handler, and turns a thrown
-    /// `CommandError` into the error reply. This is the only place a command error becomes bytes.
+    /// Runs one command from a client, in the order Redis's `processCommand` checks things: look it up, check
+    /// authentication and arity, evict or refuse over maxmemory, refuse writes after a failed save; then queue
+    /// it (inside MULTI) or run it. A refusal inside MULTI also dooms the transaction (EXECABORT at EXEC).
     func execute(_ client: ClientSession, _ args: Arguments, now: Milliseconds) {
         guard args.count > 0 else { return }
-        let stats = client.stats
-        bump(stats.commandsProcessed)
-        guard var command = commands.lookup(args[0]) else {
-            reject(client, nil, unknownCommandError(args))
+        bump(client.stats.commandsProcessed)
+        let command: Command
+        switch resolve(client, args) {
+        case .success(let found):
+            command = found
+        case .failure(let refusal):
+            refuse(client, refusal.command, refusal.error)
             return
         }
-        if !client.authenticated && !command.flags.contains(.noAuth) {
-            reject(client, command, .noAuth)
-            return
-        }
-        if !command.subcommands.isEmpty && args.count >= 2 {
-            guard let sub = command.subcommands.first(where: { args.matchesLowercased(1, $0.name) }) else {
-                reject(client, command, .unknownSubcommand(args.string(1), of: command.name))
-                return
-            }
-            command = sub
-        }
-        guard command.acceptsArgumentCount(args.count), let handler = command.handler else {
-            reject(client, command, .wrongArity(command.fullName))
-            return
-        }
+        let queuing = client.transaction != nil && !command.runsInsideMulti
         // Over maxmemory: evict first (bounded work), and refuse commands that may grow memory if nothing can go.
-        if evictIfOverLimit(now: now) == .nothingEvictable && command.flags.contains(.denyOOM) {
-            reject(client, command, .outOfMemory)
+        // Inside MULTI every queued command may grow memory (the queue itself does).
+        if evictIfOverLimit(now: now) == .nothingEvictable && (queuing || command.flags.contains(.denyOOM)) {
+            refuse(client, command, .outOfMemory)
             return
         }
         // After a failed save, refuse writes (and PING, so monitoring notices) until a save succeeds, as Redis.
         if snapshots.writesBlocked.load(ordering: .relaxed) && (command.flags.contains(.write) || command.name == "ping") {
-            reject(client, command, misconfError)
+            refuse(client, command, misconfError)
             return
         }
+        if queuing, let transaction = client.transaction {
+            transaction.queue.append(QueuedCommand(command, args))
+            client.out.simple("QUEUED")
+            return
+        }
+        invoke(command, client, args, now: now, store: Store(live: keyspace))
+        client.runDeferredWork()
+    }
+
+    /// The command `args` names, once authentication, subcommand and arity are checked.
+    private func resolve(_ client: ClientSession, _ args: Arguments) -> Result<Command, Refusal> {
+        guard var command = commands.lookup(args[0]) else {
+            return .failure(Refusal(command: nil, error: unknownCommandError(args)))
+        }
+        if !client.authenticated && !command.flags.contains(.noAuth) {
+            return .failure(Refusal(command: command, error: .noAuth))
+        }
+        if !command.subcommands.isEmpty && args.count >= 2 {
+            guard let sub = command.subcommands.first(where: { args.matchesLowercased(1, $0.name) }) else {
+                return .failure(Refusal(command: command, error: .unknownSubcommand(args.string(1), of: command.name)))
+            }
+            command = sub
+        }
+        guard command.acceptsArgumentCount(args.count), command.handler != nil else {
+            return .failure(Refusal(command: command, error: .wrongArity(command.fullName)))
+        }
+        return .success(command)
+    }
+
+    /// Calls a resolved command's handler with `store` (live, or the shards an EXEC holds) and turns a thrown
+    /// `CommandError` into the error reply: the only place a command error becomes bytes. Counts commandstats.
+    func invoke(_ command: Command, _ client: ClientSession, _ args: Arguments, now: Milliseconds, store: Store) {
+        guard let handler = command.handler else { return }
+        let stats = client.stats
         let started = monotonicMicroseconds()
         let mark = client.out.count
         let counters = stats.commands[command.statsIndex]
         client.handle.lastCommand.store(command.statsIndex, ordering: .relaxed)
         do {
-            try handler(CommandContext(server: self, client: client, args: args, now: now))
+            try handler(CommandContext(server: self, client: client, args: args, now: now, store: store))
         } catch {
             client.out.truncate(to: mark)
             client.out.error(error.text)
@@ -226,6 +253,19 @@ extension ServerState {
         }
         bump(counters.calls)
         bump(counters.microseconds, by: Int(monotonicMicroseconds() - started))
+    }
+
+    private struct Refusal: Error {
+        let command: Command?
+        let error: CommandError
+    }
+
+    /// Replies with a refusal; inside MULTI the transaction is doomed (Redis's `flagTransaction`).
+    private func refuse(_ client: ClientSession, _ command: Command?, _ error: CommandError) {
+        if let transaction = client.transaction, command.map({ !$0.runsInsideMulti }) ?? true {
+            transaction.refused = true
+        }
+        reject(client, command, error)
     }
 
     private func reject(_ client: ClientSession, _ command: Command?, _ error: CommandError) {

@@ -210,6 +210,7 @@ final class EventLoop: @unchecked Sendable {
         close(connection.fd)
         connections.removeValue(forKey: connection.registration)
         server.clients.remove(connection.session.id)
+        server.discardTransaction(connection.session)
         server.connectedClients.subtract(1, ordering: .relaxed)
         logger.debug("Client closed connection id=\(connection.session.id) addr=\(connection.session.handle.address)")
     }

@@ -11,7 +11,9 @@ extension ServerState {
                                       "modules", "errorstats", "cluster", "keyspace"]
     static let allInfoSections = defaultInfoSections + ["commandstats"]
 
-    func info(sections requested: [String]) -> String {
+    /// `store`: how the keyspace figures are read (pre-locked inside EXEC, which holds every shard for INFO).
+    func info(sections requested: [String], store: Store? = nil) -> String {
+        let store = store ?? Store(live: keyspace)
         var wanted: [String]
         if requested.isEmpty || requested.contains("default") {
             wanted = Self.defaultInfoSections
@@ -23,7 +25,7 @@ extension ServerState {
         wanted = Self.allInfoSections.filter { wanted.contains($0) }
         var parts: [String] = []
         for section in wanted {
-            let lines = infoSection(section)
+            let lines = infoSection(section, store: store)
             guard let lines else { continue }
             let title = section.prefix(1).uppercased() + section.dropFirst()
             parts.append("# \(title)\r\n" + lines.map { "\($0.0):\($0.1)\r\n" }.joined())
@@ -31,7 +33,7 @@ extension ServerState {
         return parts.joined(separator: "\r\n")
     }
 
-    private func infoSection(_ name: String) -> [(String, String)]? {
+    private func infoSection(_ name: String, store: Store) -> [(String, String)]? {
         let config = self.config.current
         switch name {
         case "server":
@@ -81,7 +83,7 @@ extension ServerState {
                 ("total_net_input_bytes", String(sumStats { $0.netInputBytes.load(ordering: .relaxed) })),
                 ("total_net_output_bytes", String(sumStats { $0.netOutputBytes.load(ordering: .relaxed) })),
                 ("rejected_connections", String(sumStats { $0.rejectedConnections.load(ordering: .relaxed) })),
-                ("expired_keys", String(keyspace.expiredKeyCount())),
+                ("expired_keys", String(store.expiredKeyCount())),
                 ("evicted_keys", String(keyspace.evictedKeyCount)),
                 ("keyspace_hits", String(sumStats { $0.keyspaceHits.load(ordering: .relaxed) })),
                 ("keyspace_misses", String(sumStats { $0.keyspaceMisses.load(ordering: .relaxed) })),
@@ -115,7 +117,7 @@ extension ServerState {
                         "calls=\(calls),usec=\(micros),usec_per_call=\(perCall),rejected_calls=\(rejected),failed_calls=\(failed)")
             }
         case "keyspace":
-            return keyspace.keyCounts().enumerated().compactMap { database, counts in
+            return store.keyCounts().enumerated().compactMap { database, counts in
                 counts.keys > 0 ? ("db\(database)", "keys=\(counts.keys),expires=\(counts.volatile),avg_ttl=0") : nil
             }
         default:

@@ -50,9 +50,12 @@ final class Snapshotter: Sendable {
     }
 
     /// SAVE: saves on the calling thread. Throws when another save is running or the save fails.
-    func saveNow(reason: String) throws(CommandError) {
+    /// `copy` takes the point-in-time copy (inside EXEC, from the shards the transaction holds).
+    func saveNow(
+        reason: String, copy: (() -> PointInTimeCopy)? = nil
+    ) throws(CommandError) {
         guard begin() else { throw CommandError("ERR Background save already in progress") }
-        let result = perform(reason: reason)
+        let result = perform(reason: reason, copy: copy)
         if case .failure(let error) = result { throw CommandError("ERR \(error.description)") }
     }
 
@@ -74,12 +77,14 @@ final class Snapshotter: Sendable {
     /// BGSAVE SCHEDULE while a save runs: start another when it ends.
     func schedule() { status.withLock { $0.scheduled = true } }
 
-    private func perform(reason: String) -> Result<SnapshotWriteStats, SnapshotError> {
+    typealias PointInTimeCopy = (tables: [(ShardID, ShardTable)], pauseMicroseconds: Int64)
+
+    private func perform(reason: String, copy makeCopy: (() -> PointInTimeCopy)? = nil) -> Result<SnapshotWriteStats, SnapshotError> {
         let config = state.config.current
         let dirtyBefore = dirty
         let now = currentTimeMilliseconds()
         state.logger.notice("Saving snapshot (\(reason))...")
-        var copy = state.keyspace.pointInTimeCopy()
+        var copy = makeCopy?() ?? state.keyspace.pointInTimeCopy()
         let result: Result<SnapshotWriteStats, SnapshotError>
         do throws(SnapshotError) {
             result = .success(try SnapshotWriter.write(tables: copy.tables, directory: config.dir, filename: config.dbfilename, now: now))

@@ -66,7 +66,7 @@ public struct KeyView {
     public func owned() -> Key { Key(bytes: Array(bytes), hash: hash) }
 
     @inline(__always)
-    func matches(_ key: Key) -> Bool {
+    public func matches(_ key: Key) -> Bool {
         guard key.hash == hash, key.bytes.count == bytes.count else { return false }
         if bytes.count == 0 { return true }
         return key.bytes.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }

@@ -36,13 +36,14 @@ public struct ShardID: Hashable, Comparable, Sendable {
 /// only an exclusive (write-locked) group hands tables out for modification: under read locks, many threads
 /// hold the same table, so none of them may write to it.
 public struct ShardGroup {
-    fileprivate let keyspace: Keyspace
-    fileprivate let ids: [ShardID]
+    let keyspace: Keyspace
+    /// The locked shards, sorted, without duplicates.
+    let ids: [ShardID]
     public let exclusive: Bool
 
     private func table(_ database: Int, _ hash: UInt64) -> UnsafeMutablePointer<ShardTable> {
         let id = ShardID(database: database, shard: keyspace.shardIndex(for: hash))
-        precondition(ids.contains(id), "ShardGroup: shard \(id) was not locked")
+        precondition(contains(id), "ShardGroup: shard \(id) was not locked")
         return keyspace.shard(id).table
     }
 
@@ -70,6 +71,58 @@ public struct ShardGroup {
     /// Each locked table in lock order, read-only.
     public func forEachTableReading(_ body: (ShardID, TableReader) throws -> Void) rethrows {
         for id in ids { try body(id, TableReader(keyspace.shard(id).table)) }
+    }
+
+    /// Whether every shard of `database` is in the group.
+    public func holdsAll(of database: Int) -> Bool {
+        ids.filter { $0.database == database }.count == keyspace.shardsPerDatabase
+    }
+
+    /// Keys (live or not yet reclaimed) in `database`; the group holds all of its shards.
+    public func count(database: Int) -> Int {
+        precondition(holdsAll(of: database), "ShardGroup: database \(database) is not wholly locked")
+        var total = 0
+        forEachTableReading { id, table in if id.database == database { total += table.count } }
+        return total
+    }
+
+    /// Removes every key of `databases` (FLUSHDB, FLUSHALL). Returns how many there were.
+    @discardableResult
+    public func flush(databases: some Sequence<Int>) -> Int {
+        let flushed = Set(databases)
+        precondition(flushed.allSatisfy(holdsAll(of:)), "ShardGroup: flushed databases are not wholly locked")
+        var removed = 0
+        forEachTable { id, table in
+            guard flushed.contains(id.database) else { return }
+            removed += table.count
+            table.removeAll()
+        }
+        return removed
+    }
+
+    /// Exchanges the contents of two databases (SWAPDB). Observers stay with their database, and every
+    /// watched key that exists in either database counts as modified, as Redis's `touchAllWatchedKeysInDb`.
+    public func swapDatabases(_ first: Int, _ second: Int) {
+        precondition(exclusive && holdsAll(of: first) && holdsAll(of: second), "ShardGroup: SWAPDB needs both databases")
+        guard first != second else { return }
+        for index in 0..<keyspace.shardsPerDatabase {
+            let a = keyspace.shard(ShardID(database: first, shard: index)).table
+            let b = keyspace.shard(ShardID(database: second, shard: index)).table
+            a.pointee.notifyAllModified(alsoExistingIn: b.pointee)
+            b.pointee.notifyAllModified(alsoExistingIn: a.pointee)
+            swap(&a.pointee, &b.pointee)
+            swap(&a.pointee.observer, &b.pointee.observer)
+        }
+    }
+
+    /// A copy of every non-empty table (O(1) each: copy-on-write), for a snapshot.
+    public func copyTables() -> [(ShardID, ShardTable)] {
+        var tables: [(ShardID, ShardTable)] = []
+        tables.reserveCapacity(ids.count)
+        forEachTableReading { id, table in
+            if !table.isEmpty { tables.append((id, table.copy())) }
+        }
+        return tables
     }
 }
 
@@ -116,7 +169,7 @@ public final class Keyspace: @unchecked Sendable {
     }
 
     @inline(__always)
-    fileprivate func shard(_ id: ShardID) -> Shard { shards[id.database * shardsPerDatabase + id.shard] }
+    func shard(_ id: ShardID) -> Shard { shards[id.database * shardsPerDatabase + id.shard] }
 
     @inline(__always)
     private func shard(database: Int, hash: UInt64) -> Shard {
@@ -168,9 +221,9 @@ public final class Keyspace: @unchecked Sendable {
     private let expiredBaseline = Atomic<Int>(0)
 
     /// CONFIG RESETSTAT: evicted_keys and expired_keys start again from zero.
-    public func resetStatistics() {
+    public func resetStatistics(locking: Bool = true) {
         evicted.store(0, ordering: .relaxed)
-        expiredBaseline.store(totalExpired(), ordering: .relaxed)
+        expiredBaseline.store(totalExpired(locking: locking), ordering: .relaxed)
     }
 
     var allShardCount: Int { shards.count }
@@ -235,71 +288,54 @@ public final class Keyspace: @unchecked Sendable {
 
     /// Number of live-or-not-yet-reclaimed keys in `database`, read under all its read locks at once.
     public func count(database: Int) -> Int {
-        withShards(allShardIDs(databases: [database]), exclusive: false) { group in
-            var total = 0
-            group.forEachTableReading { _, table in total += table.count }
-            return total
-        }
+        withShards(allShardIDs(databases: [database]), exclusive: false) { $0.count(database: database) }
     }
 
     /// Removes every key of `database` atomically. Returns how many there were.
     @discardableResult
     public func flush(database: Int) -> Int {
-        withShards(allShardIDs(databases: [database]), exclusive: true) { group in
-            var removed = 0
-            group.forEachTable { _, table in
-                removed += table.count
-                table.removeAll()
-            }
-            return removed
-        }
+        withShards(allShardIDs(databases: [database]), exclusive: true) { $0.flush(databases: [database]) }
     }
 
     /// Removes every key of every database atomically.
     public func flushAll() {
-        withShards(allShardIDs(databases: 0..<databaseCount), exclusive: true) { group in
-            group.forEachTable { _, table in table.removeAll() }
-        }
+        withShards(allShardIDs(databases: 0..<databaseCount), exclusive: true) { $0.flush(databases: 0..<databaseCount) }
     }
 
     /// Exchanges the contents of two databases atomically (SWAPDB).
     public func swapDatabases(_ first: Int, _ second: Int) {
-        guard first != second else { return }
-        withShards(allShardIDs(databases: [first, second]), exclusive: true) { _ in
-            for index in 0..<shardsPerDatabase {
-                let a = shard(ShardID(database: first, shard: index)).table
-                let b = shard(ShardID(database: second, shard: index)).table
-                swap(&a.pointee, &b.pointee)
-            }
-        }
+        withShards(allShardIDs(databases: [first, second]), exclusive: true) { $0.swapDatabases(first, second) }
     }
 
     /// Per database: (keys, keys with a deadline), as `INFO keyspace` reports them. Each shard is read under
     /// its own read lock; the figures are a consistent sum per shard, not one instant across all.
-    public func keyCounts() -> [(keys: Int, volatile: Int)] {
+    /// `locking: false` when the caller already holds every shard (a `Store` in a transaction).
+    public func keyCounts(locking: Bool = true) -> [(keys: Int, volatile: Int)] {
         (0..<databaseCount).map { database in
             var keys = 0
             var volatile = 0
             for index in 0..<shardsPerDatabase {
                 let shard = shard(ShardID(database: database, shard: index))
-                shard.lock.lockRead()
+                if locking { shard.lock.lockRead() }
                 keys += shard.table.pointee.count
                 volatile += shard.table.pointee.volatileCount
-                shard.lock.unlock()
+                if locking { shard.lock.unlock() }
             }
             return (keys, volatile)
         }
     }
 
     /// Keys removed because they expired, over all shards (since the last `resetStatistics`).
-    public func expiredKeyCount() -> Int { totalExpired() - expiredBaseline.load(ordering: .relaxed) }
+    public func expiredKeyCount(locking: Bool = true) -> Int {
+        totalExpired(locking: locking) - expiredBaseline.load(ordering: .relaxed)
+    }
 
-    private func totalExpired() -> Int {
+    private func totalExpired(locking: Bool) -> Int {
         var total = 0
         for shard in shards {
-            shard.lock.lockRead()
+            if locking { shard.lock.lockRead() }
             total += shard.table.pointee.expiredCount
-            shard.lock.unlock()
+            if locking { shard.lock.unlock() }
         }
         return total
     }
@@ -311,16 +347,10 @@ public final class Keyspace: @unchecked Sendable {
     /// Writers wait only for that; a shard written afterwards pays one copy of its own arrays, once.
     /// - Returns: the non-empty tables in (database, shard) order, and how long writers were held off.
     public func pointInTimeCopy() -> (tables: [(ShardID, ShardTable)], pauseMicroseconds: Int64) {
-        let ids = allShardIDs(databases: 0..<databaseCount)
         var started: Int64 = 0
-        var tables: [(ShardID, ShardTable)] = []
-        tables.reserveCapacity(ids.count)
-        let finished: Int64 = withShards(ids, exclusive: false) { group in
+        let (tables, finished) = withShards(allShardIDs(databases: 0..<databaseCount), exclusive: false) { group in
             started = monotonicMicroseconds()
-            group.forEachTableReading { id, table in
-                if !table.isEmpty { tables.append((id, table.copy())) }
-            }
-            return monotonicMicroseconds()
+            return (group.copyTables(), monotonicMicroseconds())
         }
         // The pause is what writers saw: from the last lock taken to the first released.
         return (tables, finished - started)
@@ -340,7 +370,8 @@ public final class Keyspace: @unchecked Sendable {
     /// The cursor carries the shard in its low bits and the shard's bucket cursor above them; 0 starts and
     /// ends a walk. A key present for the whole walk is returned at least once.
     public func scan(
-        database: Int, cursor: UInt64, count: Int, now: Milliseconds, _ body: (TableReader, Int) -> Void
+        database: Int, cursor: UInt64, count: Int, now: Milliseconds, locking: Bool = true,
+        _ body: (TableReader, Int) -> Void
     ) -> UInt64 {
         var shardIndex = Int(truncatingIfNeeded: cursor & UInt64(shardsPerDatabase - 1))
         var bucketCursor = cursor >> UInt64(shardBits)
@@ -348,7 +379,7 @@ public final class Keyspace: @unchecked Sendable {
         var budget = max(count, 1) * 10
         while shardIndex < shardsPerDatabase {
             let shard = shard(ShardID(database: database, shard: shardIndex))
-            shard.lock.lockRead()
+            if locking { shard.lock.lockRead() }
             repeat {
                 bucketCursor = shard.table.pointee.scan(cursor: bucketCursor) { index in
                     visited += 1
@@ -356,7 +387,7 @@ public final class Keyspace: @unchecked Sendable {
                 }
                 budget -= 1
             } while bucketCursor != 0 && visited < count && budget > 0
-            shard.lock.unlock()
+            if locking { shard.lock.unlock() }
             if bucketCursor == 0 { shardIndex += 1 }
             if visited >= count || budget <= 0 { break }
         }
@@ -365,13 +396,13 @@ public final class Keyspace: @unchecked Sendable {
     }
 
     /// A random live key of `database`, or nil when it has none.
-    public func randomKey(database: Int, now: Milliseconds) -> Key? {
+    public func randomKey(database: Int, now: Milliseconds, locking: Bool = true) -> Key? {
         var generator = SamplingRandom()
         let start = Int.random(in: 0..<shardsPerDatabase, using: &generator)
         for offset in 0..<shardsPerDatabase {
             let shard = shard(ShardID(database: database, shard: (start + offset) % shardsPerDatabase))
-            shard.lock.lockRead()
-            defer { shard.lock.unlock() }
+            if locking { shard.lock.lockRead() }
+            defer { if locking { shard.lock.unlock() } }
             let table = shard.table.pointee
             for _ in 0..<min(table.count, 16) {
                 if let index = table.randomIndex(using: &generator), !table.isExpired(at: index, now: now) {
@@ -414,7 +445,7 @@ public final class Keyspace: @unchecked Sendable {
                 for _ in 0..<samples {
                     guard let index = shard.table.pointee.randomVolatileIndex(using: &generator) else { break }
                     if shard.table.pointee.isExpired(at: index, now: now) {
-                        shard.table.pointee.remove(at: index)
+                        shard.table.pointee.remove(at: index, expired: true)
                         removedNow += 1
                     }
                 }

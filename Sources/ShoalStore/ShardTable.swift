@@ -40,6 +40,9 @@ public struct ShardTable: Sendable {
     private var entryBytes = 0
     /// Keys this table removed because their deadline had passed (lazily or by the active cycle).
     public private(set) var expiredCount = 0
+    /// Who hears about modifications of this table's keys (WATCH today); nil while nobody listens. It stays
+    /// with the shard: a flush keeps it, SWAPDB puts it back (`Keyspace.swapDatabases`).
+    var observer: KeyObserver?
 
     static let minimumBuckets = 8
 
@@ -142,7 +145,7 @@ public struct ShardTable: Sendable {
     public mutating func lookupForWrite(_ key: KeyView, now: Milliseconds) -> Int? {
         guard let index = find(key) else { return nil }
         if isExpired(at: index, now: now) {
-            remove(at: index)
+            remove(at: index, expired: true)
             expiredCount += 1
             return nil
         }
@@ -230,6 +233,7 @@ public struct ShardTable: Sendable {
         if expiresAt != 0 { addVolatile(index) }
         access.reserve(nodes.count)
         access.store(index, AccessMetadata.fresh(now: now))
+        signalModified(index)
         return index
     }
 
@@ -272,6 +276,7 @@ public struct ShardTable: Sendable {
     /// Replaces the value at `index` with the string `bytes`, keeping its deadline. Stores it inline when it
     /// fits beside the key; else reuses the old array's storage when nothing else (a snapshot) shares it.
     public mutating func setString(at index: Int, _ bytes: UnsafeRawBufferPointer) {
+        signalModified(index)
         let offset = nodes[index].inline.valueOffset
         var previous = nodes[index].longValue.take()
         entryBytes -= Self.valueBytes(previous)
@@ -296,6 +301,7 @@ public struct ShardTable: Sendable {
 
     /// Replaces the value at `index`, keeping its deadline.
     public mutating func setValue(at index: Int, _ value: Value) {
+        signalModified(index)
         switch value {
         case .string(let bytes) where bytes.count <= InlineBytes.capacity - nodes[index].inline.valueOffset:
             bytes.withUnsafeBytes { setString(at: index, $0) }
@@ -330,6 +336,7 @@ public struct ShardTable: Sendable {
 
     /// Sets (or with 0 clears) the deadline of the key at `index`.
     public mutating func setExpiry(at index: Int, _ deadline: Milliseconds) {
+        signalModified(index)
         let slot = nodes[index].volatileSlot
         if deadline != 0 && slot < 0 {
             addVolatile(index)
@@ -339,8 +346,9 @@ public struct ShardTable: Sendable {
         nodes[index].expiresAt = deadline
     }
 
-    /// Removes the key at `index`. The last node moves into `index`.
-    public mutating func remove(at index: Int) {
+    /// Removes the key at `index` (`expired`: because its deadline passed). The last node moves into `index`.
+    public mutating func remove(at index: Int, expired: Bool = false) {
+        signalModified(index, removedAsExpired: expired)
         relink(index, hash: nodes[index].hash, to: nodes[index].next)
         let slot = nodes[index].volatileSlot
         if slot >= 0 { removeVolatile(slot: Int(slot)) }
@@ -369,6 +377,7 @@ public struct ShardTable: Sendable {
     }
 
     public mutating func removeAll() {
+        notifyAllModified()
         buckets = [Int32](repeating: -1, count: Self.minimumBuckets)
         nodes = []
         volatileNodes = []
@@ -378,6 +387,26 @@ public struct ShardTable: Sendable {
 
     /// Records expirations done on this table from outside (the active cycle removes through `remove(at:)`).
     public mutating func noteExpired(_ count: Int) { expiredCount += count }
+
+    // MARK: - Modification signals
+
+    /// Tells the observers that the key at `index` is about to change or go.
+    @inline(__always)
+    private func signalModified(_ index: Int, removedAsExpired: Bool = false) {
+        guard let observer else { return }
+        withKeyBytes(at: index) { bytes in
+            let view = KeyView(bytes: bytes, hash: nodes[index].hash)
+            observer.modified(hash: view.hash, removedAsExpired: removedAsExpired) { view.matches($0) }
+        }
+    }
+
+    /// Tells the observers that every key of this table that exists is about to change (flush, swap).
+    func notifyAllModified(alsoExistingIn other: ShardTable? = nil) {
+        guard let observer else { return }
+        observer.modifiedAll { key in
+            key.withView { view in find(view) != nil || other?.find(view) != nil }
+        }
+    }
 
     // MARK: - Iteration and sampling
 

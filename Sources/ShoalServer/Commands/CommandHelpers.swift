@@ -60,7 +60,7 @@ extension CommandContext {
     /// Validates a database index argument as SELECT, MOVE, COPY and SWAPDB do.
     func databaseIndex(_ argument: Int, error: CommandError = .dbIndexOutOfRange) throws(CommandError) -> Int {
         let value = try args.integer(argument)
-        guard value >= 0, value < Int64(keyspace.databaseCount) else { throw error }
+        guard value >= 0, value < Int64(store.databaseCount) else { throw error }
         return Int(value)
     }
 

@@ -119,6 +119,7 @@ let connectionCommands: [Command] = [
     },
     Command("reset", arity: 1, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
             summary: "Resets the connection.", since: "6.2.0") { ctx throws(CommandError) in
+        ctx.server.discardTransaction(ctx.client)
         ctx.client.database = 0
         ctx.client.protocolVersion = 2
         ctx.client.handle.names.withLock { $0.name = "" }

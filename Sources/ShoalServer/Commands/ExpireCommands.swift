@@ -31,7 +31,7 @@ func expireGeneric(_ ctx: CommandContext, seconds: Bool, relative: Bool) throws(
     }
     let deadline = amount
     let key = args.key(1)
-    let changed = ctx.keyspace.write(ctx.database, key) { table -> Bool in
+    let changed = ctx.store.write(ctx.database, key) { table -> Bool in
         guard let index = table.lookupForWrite(key, now: ctx.now) else { return false }
         let current = table.expiresAt(at: index)  // 0: no deadline, i.e. infinitely far
         if nx && current != 0 { return false }
@@ -52,7 +52,7 @@ func expireGeneric(_ ctx: CommandContext, seconds: Bool, relative: Bool) throws(
 /// TTL, PTTL, EXPIRETIME and PEXPIRETIME: -2 for a missing key, -1 for a key without a deadline.
 func reportExpiry(_ ctx: CommandContext, _ transform: (_ deadline: Milliseconds) -> Int64) {
     let key = ctx.args.key(1)
-    let reply: Int64 = ctx.keyspace.read(ctx.database, key) { table in
+    let reply: Int64 = ctx.store.read(ctx.database, key) { table in
         guard let index = table.peek(key, now: ctx.now) else { return -2 }
         let deadline = table.expiresAt(at: index)
         return deadline == 0 ? -1 : transform(deadline)
@@ -96,7 +96,7 @@ let expireCommands: [Command] = [
     Command("persist", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
             summary: "Removes the expiration time of a key.", since: "2.2.0") { ctx throws(CommandError) in
         let key = ctx.args.key(1)
-        let changed = ctx.keyspace.write(ctx.database, key) { table -> Bool in
+        let changed = ctx.store.write(ctx.database, key) { table -> Bool in
             guard let index = table.lookupForWrite(key, now: ctx.now), table.expiresAt(at: index) != 0 else { return false }
             table.setExpiry(at: index, 0)
             return true

@@ -9,7 +9,7 @@ import ShoalStore
 func deleteKeys(_ ctx: CommandContext) {
     let args = ctx.args
     let keys = (1..<args.count).map { args.key($0) }
-    let removed = ctx.keyspace.withShards(ctx.keyspace.shardIDs(database: ctx.database, hashes: keys.map(\.hash)), exclusive: true) {
+    let removed = ctx.store.withKeys(database: ctx.database, hashes: keys.map(\.hash), exclusive: true) {
         group -> Int in
         var removed = 0
         for key in keys {
@@ -31,7 +31,7 @@ func deleteKeys(_ ctx: CommandContext) {
 func countExisting(_ ctx: CommandContext, touch: Bool) {
     let args = ctx.args
     let keys = (1..<args.count).map { args.key($0) }
-    let found = ctx.keyspace.withShards(ctx.keyspace.shardIDs(database: ctx.database, hashes: keys.map(\.hash)), exclusive: false) {
+    let found = ctx.store.withKeys(database: ctx.database, hashes: keys.map(\.hash), exclusive: false) {
         group -> Int in
         keys.reduce(0) { total, key in
             total + group.readTable(database: ctx.database, hash: key.hash) { table in
@@ -47,9 +47,8 @@ func renameGeneric(_ ctx: CommandContext, onlyIfAbsent: Bool) throws(CommandErro
     let source = ctx.args.key(1)
     let target = ctx.args.key(2)
     let database = ctx.database
-    let moved = try ctx.keyspace.withShards(
-        ctx.keyspace.shardIDs(database: database, hashes: [source.hash, target.hash]), exclusive: true
-    ) { group throws(CommandError) -> Bool in
+    let moved = try ctx.store.withKeys(database: database, hashes: [source.hash, target.hash], exclusive: true) {
+        group throws(CommandError) -> Bool in
         let exists = group.withTable(database: database, hash: source.hash) { $0.lookupForWrite(source, now: ctx.now) != nil }
         guard exists else { throw .noSuchKey }
         if source.hash == target.hash && source.bytes.elementsEqual(target.bytes) { return !onlyIfAbsent }
@@ -82,7 +81,7 @@ let keyCommands: [Command] = [
     Command("type", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
             summary: "Determines the type of value stored at a key.") { ctx throws(CommandError) in
         let key = ctx.args.key(1)
-        let name = ctx.keyspace.read(ctx.database, key) { table in
+        let name = ctx.store.read(ctx.database, key) { table in
             table.peek(key, now: ctx.now).map { table.typeName(at: $0) } ?? "none"
         }
         ctx.out.simple(name)
@@ -93,7 +92,7 @@ let keyCommands: [Command] = [
         let matchAll = pattern == [UInt8(ascii: "*")]
         var found: [Key] = []
         // One consistent view, as Redis's single-threaded KEYS gives: every shard of the database read-locked.
-        ctx.keyspace.withShards(ctx.keyspace.allShardIDs(databases: [ctx.database]), exclusive: false) { group in
+        ctx.store.withDatabases([ctx.database], exclusive: false) { group in
             group.forEachTableReading { _, table in
                 table.forEachIndex { index in
                     guard !table.isExpired(at: index, now: ctx.now) else { return }
@@ -131,7 +130,7 @@ let keyCommands: [Command] = [
             index += 2
         }
         var keys: [[UInt8]] = []
-        let next = ctx.keyspace.scan(database: ctx.database, cursor: cursor, count: count, now: ctx.now) { table, index in
+        let next = ctx.store.scan(database: ctx.database, cursor: cursor, count: count, now: ctx.now) { table, index in
             if let typeName, table.typeName(at: index) != typeName { return }
             let key = table.withKeyBytes(at: index) { Array($0) }
             if let pattern, !globMatch(pattern, key) { return }
@@ -143,7 +142,7 @@ let keyCommands: [Command] = [
     },
     Command("randomkey", arity: 1, flags: [.readonly], group: "generic",
             summary: "Returns a random key name from the database.") { ctx throws(CommandError) in
-        if let key = ctx.keyspace.randomKey(database: ctx.database, now: ctx.now) { ctx.out.bulk(key.bytes) } else { ctx.out.null() }
+        if let key = ctx.store.randomKey(database: ctx.database, now: ctx.now) { ctx.out.bulk(key.bytes) } else { ctx.out.null() }
     },
     Command("rename", arity: 3, flags: [.write], keys: (1, 2, 1), group: "generic",
             summary: "Renames a key and overwrites the destination.") { ctx throws(CommandError) in
@@ -176,9 +175,9 @@ let keyCommands: [Command] = [
         if targetDatabase == ctx.database && source.hash == target.hash && source.bytes.elementsEqual(target.bytes) {
             throw .sameObject
         }
-        let ids = [ShardID(database: ctx.database, shard: ctx.keyspace.shardIndex(for: source.hash)),
-                   ShardID(database: targetDatabase, shard: ctx.keyspace.shardIndex(for: target.hash))]
-        let copied = ctx.keyspace.withShards(ids, exclusive: true) { group -> Bool in
+        let ids = [ShardID(database: ctx.database, shard: ctx.store.keyspace.shardIndex(for: source.hash)),
+                   ShardID(database: targetDatabase, shard: ctx.store.keyspace.shardIndex(for: target.hash))]
+        let copied = ctx.store.withShards(ids, exclusive: true) { group -> Bool in
             let entry = group.withTable(database: ctx.database, hash: source.hash) { table in
                 table.lookupForWrite(source, now: ctx.now).map { table.entry(at: $0) }
             }
@@ -197,9 +196,9 @@ let keyCommands: [Command] = [
         let targetDatabase = try ctx.databaseIndex(2)
         guard targetDatabase != ctx.database else { throw .sameObject }
         let key = ctx.args.key(1)
-        let shard = ctx.keyspace.shardIndex(for: key.hash)
+        let shard = ctx.store.keyspace.shardIndex(for: key.hash)
         let ids = [ShardID(database: ctx.database, shard: shard), ShardID(database: targetDatabase, shard: shard)]
-        let moved = ctx.keyspace.withShards(ids, exclusive: true) { group -> Bool in
+        let moved = ctx.store.withShards(ids, exclusive: true) { group -> Bool in
             let exists = group.withTable(database: ctx.database, hash: key.hash) { $0.lookupForWrite(key, now: ctx.now) != nil }
             guard exists else { return false }
             let taken = group.withTable(database: targetDatabase, hash: key.hash) { $0.lookupForWrite(key, now: ctx.now) != nil }
@@ -213,30 +212,34 @@ let keyCommands: [Command] = [
     },
     Command("dbsize", arity: 1, flags: [.readonly, .fast], group: "server",
             summary: "Returns the number of keys in the database.") { ctx throws(CommandError) in
-        ctx.out.integer(ctx.keyspace.count(database: ctx.database))
+        ctx.out.integer(ctx.store.count(database: ctx.database))
     },
     Command("flushdb", arity: -1, flags: [.write], group: "server",
             summary: "Removes all keys from the current database.", complexity: "O(N)") { ctx throws(CommandError) in
         try checkFlushArguments(ctx)
-        ctx.noteDirty(ctx.keyspace.flush(database: ctx.database))
+        ctx.noteDirty(ctx.store.flush(database: ctx.database))
         ctx.out.ok()
     },
     Command("flushall", arity: -1, flags: [.write], group: "server",
             summary: "Removes all keys from all databases.", complexity: "O(N)") { ctx throws(CommandError) in
         try checkFlushArguments(ctx)
-        ctx.keyspace.flushAll()
+        ctx.store.flushAll()
         ctx.noteDirty()
         // As Redis: with saving on, persist the empty dataset at once so a restart can't bring the keys back.
-        if !ctx.server.config.current.save.isEmpty { try? ctx.server.snapshots.saveNow(reason: "FLUSHALL") }
+        // Not while shards are held (inside EXEC): after the command, or after its transaction.
+        if !ctx.server.config.current.save.isEmpty {
+            let server = ctx.server
+            ctx.client.afterLocksReleased { try? server.snapshots.saveNow(reason: "FLUSHALL") }
+        }
         ctx.out.ok()
     },
     Command("swapdb", arity: 3, flags: [.write, .fast], group: "server",
             summary: "Swaps two Redis databases.", since: "4.0.0", complexity: "O(N)") { ctx throws(CommandError) in
         guard let first = parseInt64(ctx.args[1]) else { throw CommandError("ERR invalid first DB index") }
         guard let second = parseInt64(ctx.args[2]) else { throw CommandError("ERR invalid second DB index") }
-        let count = Int64(ctx.keyspace.databaseCount)
+        let count = Int64(ctx.store.databaseCount)
         guard first >= 0, first < count, second >= 0, second < count else { throw .dbIndexOutOfRange }
-        ctx.keyspace.swapDatabases(Int(first), Int(second))
+        ctx.store.swapDatabases(Int(first), Int(second))
         ctx.noteDirty()
         ctx.out.ok()
     },

@@ -8,7 +8,7 @@ import ShoalStore
 /// nil for a missing key (as Redis's `objectCommandLookupOrReply`).
 private func inspect(_ ctx: CommandContext, _ body: (TableReader, Int) throws(CommandError) -> Void) throws(CommandError) {
     let key = ctx.args.key(2)
-    try ctx.keyspace.read(ctx.database, key) { table throws(CommandError) in
+    try ctx.store.read(ctx.database, key) { table throws(CommandError) in
         guard let index = table.peek(key, now: ctx.now) else {
             ctx.out.null()
             return
@@ -42,7 +42,7 @@ let objectCommands: [Command] = [
         },
         Command("idletime", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "generic",
                 summary: "Returns the time since the last access to a Redis object.", since: "2.2.3") { ctx throws(CommandError) in
-            guard ctx.keyspace.accessPolicy.tracking == .lru else {
+            guard ctx.store.keyspace.accessPolicy.tracking == .lru else {
                 throw CommandError("ERR An LFU maxmemory policy is selected, idle time not tracked. \(policyNote)")
             }
             try inspect(ctx) { table, index throws(CommandError) in
@@ -52,7 +52,7 @@ let objectCommands: [Command] = [
         Command("freq", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "generic",
                 summary: "Returns the logarithmic access frequency counter of a Redis object.", since: "4.0.0") {
             ctx throws(CommandError) in
-            guard ctx.keyspace.accessPolicy.tracking == .lfu else {
+            guard ctx.store.keyspace.accessPolicy.tracking == .lfu else {
                 throw CommandError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. \(policyNote)")
             }
             try inspect(ctx) { table, index throws(CommandError) in

@@ -6,7 +6,7 @@ import ShoalStore
 let persistenceCommands: [Command] = [
     Command("save", arity: 1, flags: [.admin, .noscript], group: "server",
             summary: "Synchronously saves the database(s) to disk.", complexity: "O(N)") { ctx throws(CommandError) in
-        try ctx.server.snapshots.saveNow(reason: "SAVE")
+        try ctx.server.snapshots.saveNow(reason: "SAVE", copy: ctx.store.pointInTimeCopy)
         ctx.out.ok()
     },
     Command("bgsave", arity: -1, flags: [.admin, .noscript], group: "server",

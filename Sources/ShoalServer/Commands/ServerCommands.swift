@@ -12,7 +12,7 @@ let serverCommands: [Command] = [
     Command("info", arity: -1, flags: [.loading, .stale], group: "server",
             summary: "Returns information and statistics about the server.") { ctx throws(CommandError) in
         let sections = (1..<ctx.args.count).map { ctx.args.lowercased($0) }
-        ctx.out.verbatim(ctx.server.info(sections: sections))
+        ctx.out.verbatim(ctx.server.info(sections: sections, store: ctx.store))
     },
     Command("time", arity: 1, flags: [.loading, .stale, .fast], group: "server",
             summary: "Returns the server time.", since: "2.6.0") { ctx throws(CommandError) in
@@ -126,7 +126,7 @@ let configSubcommands: [Command] = [
     Command("resetstat", arity: 2, flags: [.admin, .noscript, .loading, .stale], group: "server",
             summary: "Resets the server's statistics.", since: "2.0.0") { ctx throws(CommandError) in
         for stats in ctx.server.loopStats { stats.reset() }
-        ctx.keyspace.resetStatistics()
+        ctx.store.resetStatistics()
         ctx.out.ok()
     },
     Command("help", arity: 2, flags: [.loading, .stale], group: "server",

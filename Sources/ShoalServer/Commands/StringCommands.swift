@@ -1,7 +1,7 @@
 import RESP
 import ShoalStore
 
-// The string commands (Redis's t_string.c). Each read-modify-write runs inside one `keyspace.write` closure,
+// The string commands (Redis's t_string.c). Each read-modify-write runs inside one `store.write` closure,
 // that is under one shard write lock, so INCR, APPEND, SETNX, GETSET and friends are atomic.
 
 /// SET's options as parsed by `parseSetOptions`.
@@ -55,7 +55,7 @@ func parseSetOptions(_ ctx: CommandContext, from start: Int) throws(CommandError
 func setGeneric(_ ctx: CommandContext, keyIndex: Int, valueIndex: Int, options: SetOptions) throws(CommandError) -> Bool {
     let key = ctx.args.key(keyIndex)
     let value = ctx.args[valueIndex]
-    let stored = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Bool in
+    let stored = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Bool in
         let existing = table.lookupForWrite(key, now: ctx.now)
         if options.returnOld {
             if let existing { try ctx.replyString(table, existing) } else { ctx.out.null() }
@@ -87,7 +87,7 @@ func setGeneric(_ ctx: CommandContext, keyIndex: Int, valueIndex: Int, options: 
 /// INCR, DECR, INCRBY and DECRBY (Redis's `incrDecrCommand`).
 func incrementBy(_ ctx: CommandContext, _ increment: Int64) throws(CommandError) {
     let key = ctx.args.key(1)
-    let result = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Int64 in
+    let result = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Int64 in
         let existing = table.lookupForWrite(key, now: ctx.now)
         var current: Int64 = 0
         if let existing {
@@ -109,7 +109,7 @@ let stringCommands: [Command] = [
     Command("get", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
             summary: "Returns the string value of a key.") { ctx throws(CommandError) in
         let key = ctx.args.key(1)
-        try ctx.keyspace.read(ctx.database, key) { table throws(CommandError) in
+        try ctx.store.read(ctx.database, key) { table throws(CommandError) in
             try ctx.replyLookup(table, table.lookup(key, now: ctx.now))
         }
     },
@@ -153,7 +153,7 @@ let stringCommands: [Command] = [
     Command("getdel", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
             summary: "Returns the string value of a key after deleting the key.", since: "6.2.0") { ctx throws(CommandError) in
         let key = ctx.args.key(1)
-        let removed = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Bool in
+        let removed = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Bool in
             let index = table.lookupForWrite(key, now: ctx.now)
             guard try ctx.replyLookup(table, index), let index else { return false }
             table.remove(at: index)
@@ -185,7 +185,7 @@ let stringCommands: [Command] = [
             index += 1
         }
         let key = args.key(1)
-        try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) in
+        try ctx.store.write(ctx.database, key) { table throws(CommandError) in
             let index = table.lookupForWrite(key, now: ctx.now)
             guard try ctx.replyLookup(table, index), let found = index else { return }
             switch expiry {
@@ -210,7 +210,7 @@ let stringCommands: [Command] = [
         let args = ctx.args
         let keys = (1..<args.count).map { args.key($0) }
         // All shards read-locked together: an MSET is seen entirely or not at all.
-        ctx.keyspace.withShards(ctx.keyspace.shardIDs(database: ctx.database, hashes: keys.map(\.hash)), exclusive: false) { group in
+        ctx.store.withKeys(database: ctx.database, hashes: keys.map(\.hash), exclusive: false) { group in
             ctx.out.arrayHeader(keys.count)
             for key in keys {
                 group.readTable(database: ctx.database, hash: key.hash) { table in
@@ -242,7 +242,7 @@ let stringCommands: [Command] = [
         let key = ctx.args.key(1)
         let suffix = ctx.args[2]
         let limit = ctx.maxBulkLength
-        let length = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Int in
+        let length = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Int in
             guard let index = table.lookupForWrite(key, now: ctx.now) else {
                 table.insert(key, string: suffix, now: ctx.now)
                 return suffix.count
@@ -265,7 +265,7 @@ let stringCommands: [Command] = [
     Command("strlen", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
             summary: "Returns the length of a string value.", since: "2.2.0") { ctx throws(CommandError) in
         let key = ctx.args.key(1)
-        let length = try ctx.keyspace.read(ctx.database, key) { table throws(CommandError) -> Int in
+        let length = try ctx.store.read(ctx.database, key) { table throws(CommandError) -> Int in
             guard let index = table.lookup(key, now: ctx.now) else { return 0 }
             return try table.stringLength(at: index)
         }
@@ -295,7 +295,7 @@ let stringCommands: [Command] = [
             since: "2.6.0") { ctx throws(CommandError) in
         let increment = try ctx.args.double(2)
         let key = ctx.args.key(1)
-        let text = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> [UInt8] in
+        let text = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> [UInt8] in
             let existing = table.lookupForWrite(key, now: ctx.now)
             var current = 0.0
             if let existing {
@@ -329,7 +329,7 @@ let stringCommands: [Command] = [
         let patch = ctx.args[3]
         let key = ctx.args.key(1)
         let limit = ctx.maxBulkLength
-        let length = try ctx.keyspace.write(ctx.database, key) { table throws(CommandError) -> Int in
+        let length = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Int in
             let existing = table.lookupForWrite(key, now: ctx.now)
             let currentLength = try existing.map { index throws(CommandError) in try table.stringLength(at: index) } ?? 0
             if patch.count == 0 { return currentLength }
@@ -369,8 +369,7 @@ func msetGeneric(_ ctx: CommandContext, onlyIfAllAbsent: Bool) throws(CommandErr
     let args = ctx.args
     guard args.count % 2 == 1 else { throw .wrongArity(onlyIfAllAbsent ? "msetnx" : "mset") }
     let keys = stride(from: 1, to: args.count, by: 2).map { args.key($0) }
-    let ids = ctx.keyspace.shardIDs(database: ctx.database, hashes: keys.map(\.hash))
-    let stored = ctx.keyspace.withShards(ids, exclusive: true) { group -> Bool in
+    let stored = ctx.store.withKeys(database: ctx.database, hashes: keys.map(\.hash), exclusive: true) { group -> Bool in
         if onlyIfAllAbsent {
             for key in keys {
                 let exists = group.withTable(database: ctx.database, hash: key.hash) { table in
@@ -396,7 +395,7 @@ func getRange(_ ctx: CommandContext) throws(CommandError) {
     var start = try ctx.args.integer(2)
     var end = try ctx.args.integer(3)
     let key = ctx.args.key(1)
-    try ctx.keyspace.read(ctx.database, key) { table throws(CommandError) in
+    try ctx.store.read(ctx.database, key) { table throws(CommandError) in
         guard let index = table.lookup(key, now: ctx.now) else {
             ctx.out.bulk([UInt8]())
             return

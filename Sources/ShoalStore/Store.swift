@@ -1,0 +1,152 @@
+/// The one way a command reaches keys: one key to read, one key to write, several keys, whole databases.
+///
+/// Two kinds behind the same calls. A **live** store locks per call, as an ordinary command needs. A
+/// **pre-locked** store works inside a `ShardGroup` that someone already holds, in the one global order: EXEC
+/// holds the union of its queued commands' shards (later, a Lua script its declared keys', a blocked pop's
+/// retry its key's) and runs ordinary handlers against it. pthread rwlocks are not reentrant, so a handler
+/// that locked by itself inside EXEC would deadlock; through `Store` it never locks twice.
+///
+/// A pre-locked store refuses (by precondition) to reach a shard its group does not hold: the planner that
+/// built the group (`TransactionPlan`) names every shard the commands can reach, and a miss is a bug in it,
+/// not something a client can cause.
+public struct Store {
+    public let keyspace: Keyspace
+    /// The group already held, or nil for a live store.
+    public let held: ShardGroup?
+
+    /// A live store: each call takes the locks it needs.
+    public init(live keyspace: Keyspace) {
+        self.keyspace = keyspace
+        held = nil
+    }
+
+    /// A store inside `group`, which the caller holds for as long as it uses the store.
+    public init(holding group: ShardGroup) {
+        keyspace = group.keyspace
+        held = group
+    }
+
+    public var databaseCount: Int { keyspace.databaseCount }
+    public var isPreLocked: Bool { held != nil }
+
+    // MARK: - One key
+
+    /// Runs `body` with the key's table for reading.
+    @inline(__always)
+    public func read<R, E: Error>(
+        _ database: Int, _ key: KeyView, _ body: (TableReader) throws(E) -> R
+    ) throws(E) -> R {
+        if let held { return try held.readTable(database: database, hash: key.hash, body) }
+        return try keyspace.read(database, key, body)
+    }
+
+    /// Runs `body` with the key's table for modification: the whole read-modify-write is atomic.
+    @inline(__always)
+    public func write<R, E: Error>(
+        _ database: Int, _ key: KeyView, _ body: (inout ShardTable) throws(E) -> R
+    ) throws(E) -> R {
+        if let held { return try held.withTable(database: database, hash: key.hash, body) }
+        return try keyspace.write(database, key, body)
+    }
+
+    // MARK: - Several keys, whole databases
+
+    /// Holds the shards of `hashes` in `database` together (ascending order) for `body`.
+    public func withKeys<R, E: Error>(
+        database: Int, hashes: some Sequence<UInt64>, exclusive: Bool, _ body: (ShardGroup) throws(E) -> R
+    ) throws(E) -> R {
+        try withShards(keyspace.shardIDs(database: database, hashes: hashes), exclusive: exclusive, body)
+    }
+
+    /// Holds every shard of `databases` together for `body`.
+    public func withDatabases<R, E: Error>(
+        _ databases: some Sequence<Int>, exclusive: Bool, _ body: (ShardGroup) throws(E) -> R
+    ) throws(E) -> R {
+        try withShards(keyspace.allShardIDs(databases: databases), exclusive: exclusive, body)
+    }
+
+    /// Holds `ids` together for `body`: locks them (live), or checks the held group has them (pre-locked).
+    public func withShards<R, E: Error>(
+        _ ids: [ShardID], exclusive: Bool, _ body: (ShardGroup) throws(E) -> R
+    ) throws(E) -> R {
+        guard let held else { return try keyspace.withShards(ids, exclusive: exclusive, body) }
+        precondition(!exclusive || held.exclusive, "Store: a write inside a read-locked group")
+        for id in ids { precondition(held.contains(id), "Store: shard \(id) is not held") }
+        return try body(held)
+    }
+
+    public func count(database: Int) -> Int {
+        withDatabases([database], exclusive: false) { $0.count(database: database) }
+    }
+
+    @discardableResult
+    public func flush(database: Int) -> Int {
+        withDatabases([database], exclusive: true) { $0.flush(databases: [database]) }
+    }
+
+    public func flushAll() {
+        withDatabases(0..<databaseCount, exclusive: true) { $0.flush(databases: 0..<databaseCount) }
+    }
+
+    public func swapDatabases(_ first: Int, _ second: Int) {
+        withDatabases([first, second], exclusive: true) { $0.swapDatabases(first, second) }
+    }
+
+    /// One SCAN step (see `Keyspace.scan`); pre-locked, the group holds the whole database.
+    public func scan(
+        database: Int, cursor: UInt64, count: Int, now: Milliseconds, _ body: (TableReader, Int) -> Void
+    ) -> UInt64 {
+        requireWhole(database)
+        return keyspace.scan(database: database, cursor: cursor, count: count, now: now, locking: held == nil, body)
+    }
+
+    public func randomKey(database: Int, now: Milliseconds) -> Key? {
+        requireWhole(database)
+        return keyspace.randomKey(database: database, now: now, locking: held == nil)
+    }
+
+    // MARK: - Whole keyspace
+
+    public func keyCounts() -> [(keys: Int, volatile: Int)] {
+        requireEverything()
+        return keyspace.keyCounts(locking: held == nil)
+    }
+
+    public func expiredKeyCount() -> Int {
+        requireEverything()
+        return keyspace.expiredKeyCount(locking: held == nil)
+    }
+
+    public func resetStatistics() {
+        requireEverything()
+        keyspace.resetStatistics(locking: held == nil)
+    }
+
+    /// A point-in-time copy of every table (SAVE inside a transaction copies from the held group).
+    public func pointInTimeCopy() -> (tables: [(ShardID, ShardTable)], pauseMicroseconds: Int64) {
+        guard let held else { return keyspace.pointInTimeCopy() }
+        requireEverything()
+        return (held.copyTables(), 0)
+    }
+
+    private func requireWhole(_ database: Int) {
+        if let held { precondition(held.holdsAll(of: database), "Store: database \(database) is not held") }
+    }
+
+    private func requireEverything() {
+        if let held { precondition(held.ids.count == keyspace.allShardCount, "Store: the keyspace is not held") }
+    }
+}
+
+extension ShardGroup {
+    /// Whether `id` is one of the locked shards.
+    public func contains(_ id: ShardID) -> Bool {
+        var low = 0
+        var high = ids.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ids[middle] < id { low = middle + 1 } else { high = middle }
+        }
+        return low < ids.count && ids[low] == id
+    }
+}
