@@ -71,8 +71,11 @@ public struct Store {
     ) throws(E) -> R {
         guard let held else { return try keyspace.withShards(ids, exclusive: exclusive, body) }
         precondition(!exclusive || held.exclusive, "Store: a write inside a read-locked group")
-        for id in ids { precondition(held.contains(id), "Store: shard \(id) is not held") }
-        return try body(held)
+        var sorted = ids.sorted()
+        sorted.removeDuplicates()
+        for id in sorted { precondition(held.contains(id), "Store: shard \(id) is not held") }
+        // The same view a live call gets: just the shards asked for (KEYS walks "its" group's tables).
+        return try body(ShardGroup(keyspace: keyspace, ids: sorted, exclusive: exclusive))
     }
 
     public func count(database: Int) -> Int {

@@ -25,8 +25,10 @@ import Testing
         }
     }
 
-    @Test(arguments: [2, 3])
-    func randomCommandsAlwaysGetExactlyOneWellFormedReply(protocolVersion: Int) throws {
+    /// `inTransaction`: each command is also run queued in MULTI/EXEC, so every handler runs against the
+    /// pre-locked store of a transaction's planned shards (a shard the plan missed would stop the test).
+    @Test(arguments: [(2, false), (3, false), (2, true), (3, true)])
+    func randomCommandsAlwaysGetExactlyOneWellFormedReply(protocolVersion: Int, inTransaction: Bool) throws {
         var config = ServerConfig()
         config.save = []
         config.databases = 4
@@ -39,8 +41,8 @@ import Testing
         session.protocolVersion = protocolVersion
         let names = CommandTable.standard.commands.map(\.name).filter { !Self.skipped.contains($0) }
         let keys = ["a", "b", "counter", "k:1", "k:2", "{tag}", ""]
-        var generator = SamplingRandom(seed: UInt64(protocolVersion) * 7919)
-        for step in 0..<30_000 {
+        var generator = SamplingRandom(seed: UInt64(protocolVersion) * 7919 + (inTransaction ? 1 : 0))
+        for step in 0..<(inTransaction ? 15_000 : 30_000) {
             var argv: [[UInt8]] = [Array(names.randomElement(using: &generator)!.utf8)]
             if let command = CommandTable.standard.command(named: String(decoding: argv[0], as: UTF8.self)),
                 !command.subcommands.isEmpty, Bool.random(using: &generator)
@@ -49,6 +51,11 @@ import Testing
             }
             for _ in 0..<Int.random(in: 0...6, using: &generator) { argv.append(randomArgument(&generator, keys: keys)) }
             if argv.count >= 2, argv[0] == Array("config".utf8), argv[1] == Array("set".utf8) { continue }
+            if inTransaction && session.transaction == nil {
+                _ = state.run([Array("MULTI".utf8)], session: session)
+                _ = state.run(argv, session: session)
+                argv = [Array("EXEC".utf8)]
+            }
             let reply = state.run(argv, session: session)
             let parsed = try reply.withUnsafeBytes { try parseReply($0) }
             let description = argv.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
