@@ -190,10 +190,12 @@ extension ServerState {
     }
 
     /// Forgets every key the client watches (EXEC, DISCARD, UNWATCH, RESET, and when it disconnects).
-    func unwatchAll(_ client: ClientSession) {
+    /// `store`: a queued UNWATCH runs inside its EXEC, whose plan holds the watched keys' shards.
+    func unwatchAll(_ client: ClientSession, store: Store? = nil) {
+        let store = store ?? Store(live: keyspace)
         for watch in client.watched {
             watch.key.withView { view in
-                keyspace.write(watch.database, view) { table in table.unwatch(watch.key, watch.token) }
+                store.write(watch.database, view) { table in table.unwatch(watch.key, watch.token) }
             }
         }
         client.watched.removeAll()
@@ -232,7 +234,7 @@ let transactionCommands: [Command] = [
     },
     Command("unwatch", arity: 1, flags: [.noscript, .loading, .stale, .fast], group: "transactions",
             summary: "Forgets about watched keys of a transaction.", since: "2.2.0") { ctx throws(CommandError) in
-        ctx.server.unwatchAll(ctx.client)
+        ctx.server.unwatchAll(ctx.client, store: ctx.store)
         ctx.out.ok()
     },
 ]
