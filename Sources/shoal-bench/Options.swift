@@ -31,7 +31,7 @@ struct Options {
           -r, --keyspace N       distinct keys (default 100000)
           --distribution D       uniform (default) or zipf:S, e.g. zipf:0.99
           -d, --value-size N     bytes per value (default 3)
-          --mix M                command weights, e.g. set=1,get=9 or incr=1 or mset=1 (default set=1,get=1)
+          --mix M                command weights, e.g. set=1,get=9 or incr=1 or mset=1 or tx=1 (MULTI, 2 SETs, EXEC) (default set=1,get=1)
           --verify               check every GET returns what was SET for that key (catches wrong servers)
           --csv | --json         machine-readable report
           --label TEXT           name for this run in the report
@@ -84,7 +84,7 @@ struct Options {
                 for part in try value().split(separator: ",") {
                     let pair = part.split(separator: "=")
                     guard let operation = Operation(rawValue: String(pair[0]).lowercased()) else {
-                        throw UsageError("unknown command in --mix: \(pair[0]) (set, get, incr, mset)")
+                        throw UsageError("unknown command in --mix: \(pair[0]) (set, get, incr, mset, tx)")
                     }
                     mix.append((operation, pair.count > 1 ? try number(String(pair[1])) : 1))
                 }
@@ -113,4 +113,6 @@ struct UsageError: Error {
 /// The commands shoal-bench can send, as redis-benchmark names its tests.
 enum Operation: String, CaseIterable {
     case set, get, incr, mset
+    /// MULTI, SET of two keys, EXEC: four replies for two writes, atomic across shards.
+    case tx
 }

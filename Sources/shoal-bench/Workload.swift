@@ -63,10 +63,30 @@ struct Workload {
         return value
     }
 
-    /// Encodes one request into `bytes`; returns what a correct reply looks like.
-    func encode<G: RandomNumberGenerator>(into bytes: inout [UInt8], using generator: inout G) -> Expectation {
+    /// Encodes one request into `bytes` and appends what each of its correct replies looks like.
+    func encode<G: RandomNumberGenerator>(
+        into bytes: inout [UInt8], expecting expectations: inout [Expectation], using generator: inout G
+    ) {
+        let operation = operation(using: &generator)
+        if case .tx = operation {
+            let first = key(using: &generator)
+            let second = key(using: &generator)
+            bytes.appendCommand([Array("MULTI".utf8)])
+            bytes.appendCommand([Array("SET".utf8), Self.keyName(first), value(for: first)])
+            bytes.appendCommand([Array("SET".utf8), Self.keyName(second), value(for: second)])
+            bytes.appendCommand([Array("EXEC".utf8)])
+            expectations += [.ok, .queued, .queued, .okArray(2)]
+            return
+        }
+        expectations.append(encodeSingle(operation, into: &bytes, using: &generator))
+    }
+
+    /// Encodes one single-command request; returns what a correct reply looks like.
+    private func encodeSingle<G: RandomNumberGenerator>(
+        _ operation: Operation, into bytes: inout [UInt8], using generator: inout G
+    ) -> Expectation {
         let key = key(using: &generator)
-        switch operation(using: &generator) {
+        switch operation {
         case .set:
             bytes.appendCommand([Array("SET".utf8), Self.keyName(key), value(for: key)])
             return .ok
@@ -84,12 +104,17 @@ struct Workload {
             }
             bytes.appendCommand(arguments)
             return .ok
+        case .tx:
+            preconditionFailure("encoded by encode(into:expecting:using:)")
         }
     }
 }
 
 enum Expectation {
     case ok
+    case queued
+    /// EXEC's array of `count` OKs.
+    case okArray(Int)
     case integer
     /// nil, or exactly the value SET writes for this key.
     case value(Int)

@@ -92,13 +92,13 @@ for index in 0..<options.threads {
                 guard size > 0 else { break }
                 batch.removeAll(keepingCapacity: true)
                 expectations[position].removeAll(keepingCapacity: true)
-                for _ in 0..<size { expectations[position].append(workload.encode(into: &batch, using: &random)) }
+                for _ in 0..<size { workload.encode(into: &batch, expecting: &expectations[position], using: &random) }
                 do throws(BenchError) { try connection.send(batch) } catch {
                     result.errors["connection", default: 0] += 1
                     shared.requestStop()
                     return
                 }
-                inFlight += size
+                inFlight += expectations[position].count
             }
             for (position, connection) in connections.enumerated() where !expectations[position].isEmpty {
                 for expectation in expectations[position] {
@@ -133,7 +133,8 @@ for index in 0..<options.threads {
 /// Is `reply` what a correct server answers?
 func check(_ reply: RESPValue, _ expectation: Expectation) -> Bool {
     switch (expectation, reply) {
-    case (.ok, .simple("OK")), (.integer, .integer), (.value, .null): return true
+    case (.ok, .simple("OK")), (.integer, .integer), (.value, .null), (.queued, .simple("QUEUED")): return true
+    case (.okArray(let count), .array(let replies)): return replies.count == count && replies.allSatisfy { $0 == .simple("OK") }
     case (.value(let key), .bulk(let bytes)): return bytes == workload.value(for: key)
     default: return false
     }
