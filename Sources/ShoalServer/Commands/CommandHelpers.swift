@@ -29,6 +29,14 @@ func absoluteDeadline(
     _ amount: Int64, seconds: Bool, relative: Bool, now: Milliseconds, command: String
 ) throws(CommandError) -> Milliseconds {
     guard amount > 0 else { throw .invalidExpire(command) }
+    return try deadline(amount, seconds: seconds, relative: relative, now: now, command: command)
+}
+
+/// An amount of seconds or milliseconds, relative to `now` or absolute, as absolute milliseconds; "invalid
+/// expire time in '<command>' command" when the arithmetic overflows. Shared by SET/GETEX and EXPIRE.
+func deadline(
+    _ amount: Int64, seconds: Bool, relative: Bool, now: Milliseconds, command: String
+) throws(CommandError) -> Milliseconds {
     var milliseconds = amount
     if seconds {
         let (product, overflow) = amount.multipliedReportingOverflow(by: 1000)
@@ -41,6 +49,34 @@ func absoluteDeadline(
         milliseconds = sum
     }
     return milliseconds
+}
+
+extension CommandContext {
+    /// The deadline of an `EX s`, `PX ms`, `EXAT ts` or `PXAT ms` option at `index` (its amount at index + 1),
+    /// or nil when the argument there is none of them. SET and GETEX share it.
+    func expiryOption(at index: Int, command: String) throws(CommandError) -> Milliseconds? {
+        let seconds = args.matches(index, "EX") || args.matches(index, "EXAT")
+        guard seconds || args.matches(index, "PX") || args.matches(index, "PXAT") else { return nil }
+        let relative = args.matches(index, "EX") || args.matches(index, "PX")
+        return try absoluteDeadline(try args.integer(index + 1), seconds: seconds, relative: relative, now: now,
+                                    command: command)
+    }
+}
+
+extension ShardTable {
+    /// Changes the string at `index` in place (APPEND, SETRANGE): the table lets go of its reference first, so
+    /// the bytes are not copied when nothing else (a snapshot) shares them. Returns the new length.
+    mutating func modifyString(at index: Int, _ body: (inout [UInt8]) -> Void) -> Int {
+        modifyValue(at: index) { value -> Int in
+            switch value {
+            case .string(var bytes):
+                value = .string([])
+                body(&bytes)
+                value = .string(bytes)
+                return bytes.count
+            }
+        }
+    }
 }
 
 /// Formats a number for INCRBYFLOAT replies and values the way Redis's human-friendly `ld2string` reads:

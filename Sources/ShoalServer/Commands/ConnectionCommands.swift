@@ -37,181 +37,234 @@ func validateClientName(_ bytes: UnsafeRawBufferPointer, error: String) throws(C
 
 let clientNameError = "ERR Client names cannot contain spaces, newlines or special characters."
 
+// MARK: - Handlers, one per command
+
+func pingCommand(_ ctx: CommandContext) throws(CommandError) {
+    guard ctx.args.count <= 2 else { throw .wrongArity("ping") }
+    if ctx.args.count == 2 { ctx.out.bulk(ctx.args[1]) } else { ctx.out.simple("PONG") }
+}
+
+func echoCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.bulk(ctx.args[1])
+}
+
+func quitCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.ok()
+    ctx.client.closeAfterReply = true
+}
+
+func selectCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.client.database = try ctx.databaseIndex(1)
+    ctx.out.ok()
+}
+
+func authCommand(_ ctx: CommandContext) throws(CommandError) {
+    let args = ctx.args
+    guard args.count <= 3 else { throw .syntax }
+    if args.count == 2 && ctx.server.config.current.requirepass.isEmpty {
+        throw CommandError(
+            "ERR AUTH <password> called without any password configured for the default user. "
+                + "Are you sure your configuration is correct?")
+    }
+    try authenticate(ctx, user: args.count == 3 ? args[1] : nil, password: args[args.count - 1])
+    ctx.out.ok()
+}
+
+func helloCommand(_ ctx: CommandContext) throws(CommandError) {
+    let args = ctx.args
+    var version = ctx.client.protocolVersion
+    if args.count >= 2 {
+        guard let requested = parseInt64(args[1]) else {
+            throw CommandError("ERR Protocol version is not an integer or out of range")
+        }
+        guard requested == 2 || requested == 3 else { throw CommandError("NOPROTO unsupported protocol version") }
+        version = Int(requested)
+    }
+    var name: String?
+    var index = 2
+    while index < args.count {
+        let more = args.count - 1 - index
+        if args.matches(index, "AUTH") && more >= 2 {
+            try authenticate(ctx, user: args[index + 1], password: args[index + 2])
+            index += 3
+        } else if args.matches(index, "SETNAME") && more >= 1 {
+            name = try validateClientName(args[index + 1], error: clientNameError)
+            index += 2
+        } else {
+            throw CommandError("ERR Syntax error in HELLO option '\(args.string(index))'")
+        }
+    }
+    guard ctx.client.authenticated else {
+        throw CommandError(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> "
+                + "option can be used to authenticate the client and select the RESP protocol "
+                + "version at the same time")
+    }
+    if let name { ctx.client.handle.names.withLock { $0.name = name } }
+    ctx.client.protocolVersion = version
+    ctx.out.mapHeader(7)
+    ctx.out.bulk("server")
+    ctx.out.bulk("redis")
+    ctx.out.bulk("version")
+    ctx.out.bulk(redisCompatibilityVersion)
+    ctx.out.bulk("proto")
+    ctx.out.integer(version)
+    ctx.out.bulk("id")
+    ctx.out.integer(ctx.client.id)
+    ctx.out.bulk("mode")
+    ctx.out.bulk("standalone")
+    ctx.out.bulk("role")
+    ctx.out.bulk("master")
+    ctx.out.bulk("modules")
+    ctx.out.arrayHeader(0)
+}
+
+func resetCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.server.discardTransaction(ctx.client)
+    ctx.client.database = 0
+    ctx.client.protocolVersion = 2
+    ctx.client.handle.names.withLock { $0.name = "" }
+    ctx.client.authenticated = ctx.server.config.current.requirepass.isEmpty
+    ctx.out.simple("RESET")
+}
+
+// MARK: - The table: data that points at the handlers
+
 let connectionCommands: [Command] = [
     Command("ping", arity: -1, flags: [.fast, .stale], group: "connection",
-            summary: "Returns the server's liveliness response.") { ctx throws(CommandError) in
-        guard ctx.args.count <= 2 else { throw .wrongArity("ping") }
-        if ctx.args.count == 2 { ctx.out.bulk(ctx.args[1]) } else { ctx.out.simple("PONG") }
-    },
-    Command("echo", arity: 2, flags: [.fast], group: "connection", summary: "Returns the given string.") {
-        ctx throws(CommandError) in ctx.out.bulk(ctx.args[1])
-    },
+        summary: "Returns the server's liveliness response.",
+        handler: pingCommand),
+    Command("echo", arity: 2, flags: [.fast], group: "connection", summary: "Returns the given string.",
+        handler: echoCommand),
     Command("quit", arity: -1, flags: [.fast, .noAuth, .stale], group: "connection",
-            summary: "Closes the connection.") { ctx throws(CommandError) in
-        ctx.out.ok()
-        ctx.client.closeAfterReply = true
-    },
+        summary: "Closes the connection.",
+        handler: quitCommand),
     Command("select", arity: 2, flags: [.fast, .loading, .stale], group: "connection",
-            summary: "Changes the selected database.") { ctx throws(CommandError) in
-        ctx.client.database = try ctx.databaseIndex(1)
-        ctx.out.ok()
-    },
+        summary: "Changes the selected database.",
+        handler: selectCommand),
     Command("auth", arity: -2, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
-            summary: "Authenticates the connection.") { ctx throws(CommandError) in
-        let args = ctx.args
-        guard args.count <= 3 else { throw .syntax }
-        if args.count == 2 && ctx.server.config.current.requirepass.isEmpty {
-            throw CommandError(
-                "ERR AUTH <password> called without any password configured for the default user. "
-                    + "Are you sure your configuration is correct?")
-        }
-        try authenticate(ctx, user: args.count == 3 ? args[1] : nil, password: args[args.count - 1])
-        ctx.out.ok()
-    },
+        summary: "Authenticates the connection.",
+        handler: authCommand),
     Command("hello", arity: -1, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
-            summary: "Handshakes with the Redis server.", since: "6.0.0") { ctx throws(CommandError) in
-        let args = ctx.args
-        var version = ctx.client.protocolVersion
-        if args.count >= 2 {
-            guard let requested = parseInt64(args[1]) else {
-                throw CommandError("ERR Protocol version is not an integer or out of range")
-            }
-            guard requested == 2 || requested == 3 else { throw CommandError("NOPROTO unsupported protocol version") }
-            version = Int(requested)
-        }
-        var name: String?
-        var index = 2
-        while index < args.count {
-            let more = args.count - 1 - index
-            if args.matches(index, "AUTH") && more >= 2 {
-                try authenticate(ctx, user: args[index + 1], password: args[index + 2])
-                index += 3
-            } else if args.matches(index, "SETNAME") && more >= 1 {
-                name = try validateClientName(args[index + 1], error: clientNameError)
-                index += 2
-            } else {
-                throw CommandError("ERR Syntax error in HELLO option '\(args.string(index))'")
-            }
-        }
-        guard ctx.client.authenticated else {
-            throw CommandError(
-                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> "
-                    + "option can be used to authenticate the client and select the RESP protocol "
-                    + "version at the same time")
-        }
-        if let name { ctx.client.handle.names.withLock { $0.name = name } }
-        ctx.client.protocolVersion = version
-        ctx.out.mapHeader(7)
-        ctx.out.bulk("server")
-        ctx.out.bulk("redis")
-        ctx.out.bulk("version")
-        ctx.out.bulk(redisCompatibilityVersion)
-        ctx.out.bulk("proto")
-        ctx.out.integer(version)
-        ctx.out.bulk("id")
-        ctx.out.integer(ctx.client.id)
-        ctx.out.bulk("mode")
-        ctx.out.bulk("standalone")
-        ctx.out.bulk("role")
-        ctx.out.bulk("master")
-        ctx.out.bulk("modules")
-        ctx.out.arrayHeader(0)
-    },
+        summary: "Handshakes with the Redis server.", since: "6.0.0",
+        handler: helloCommand),
     Command("reset", arity: 1, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
-            summary: "Resets the connection.", since: "6.2.0") { ctx throws(CommandError) in
-        ctx.server.discardTransaction(ctx.client)
-        ctx.client.database = 0
-        ctx.client.protocolVersion = 2
-        ctx.client.handle.names.withLock { $0.name = "" }
-        ctx.client.authenticated = ctx.server.config.current.requirepass.isEmpty
-        ctx.out.simple("RESET")
-    },
+        summary: "Resets the connection.", since: "6.2.0",
+        handler: resetCommand),
     Command("client", arity: -2, flags: [], group: "connection", summary: "A container for client connection commands.",
             since: "2.4.0", subcommands: clientSubcommands),
 ]
 
+// MARK: - Handlers, one per command
+
+func clientIdCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.integer(ctx.client.id)
+}
+
+func clientSetnameCommand(_ ctx: CommandContext) throws(CommandError) {
+    let name = try validateClientName(ctx.args[2], error: clientNameError)
+    ctx.client.handle.names.withLock { $0.name = name }
+    ctx.out.ok()
+}
+
+func clientGetnameCommand(_ ctx: CommandContext) throws(CommandError) {
+    let name = ctx.client.handle.name
+    if name.isEmpty { ctx.out.null() } else { ctx.out.bulk(name) }
+}
+
+func clientSetinfoCommand(_ ctx: CommandContext) throws(CommandError) {
+    let isName = ctx.args.matches(2, "LIB-NAME")
+    guard isName || ctx.args.matches(2, "LIB-VER") else {
+        throw CommandError("ERR Unrecognized option '\(ctx.args.string(2))'")
+    }
+    let value = try validateClientName(
+        ctx.args[3], error: "ERR \(isName ? "lib-name" : "lib-ver") cannot contain spaces, newlines or special characters.")
+    ctx.client.handle.names.withLock { if isName { $0.libName = value } else { $0.libVersion = value } }
+    ctx.out.ok()
+}
+
+func clientListCommand(_ ctx: CommandContext) throws(CommandError) {
+    let args = ctx.args
+    var ids: Set<Int>?
+    var index = 2
+    while index < args.count {
+        if args.matches(index, "TYPE"), index + 1 < args.count {
+            let type = args.lowercased(index + 1)
+            guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
+                throw CommandError("ERR Unknown client type '\(args.string(index + 1))'")
+            }
+            if type != "normal" { ids = [] }
+            index += 2
+        } else if args.matches(index, "ID"), index + 1 < args.count {
+            var wanted = ids ?? []
+            index += 1
+            while index < args.count {
+                guard let id = parseInt64(args[index]), id > 0 else { throw CommandError("ERR Invalid client ID") }
+                wanted.insert(Int(id))
+                index += 1
+            }
+            ids = wanted
+        } else {
+            throw .syntax
+        }
+    }
+    let lines = ctx.server.clients.all.filter { ids?.contains($0.id) ?? true }
+        .map { ctx.server.describeClient($0, now: ctx.now) }
+    ctx.out.verbatim(lines.joined())
+}
+
+func clientInfoCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.verbatim(ctx.server.describeClient(ctx.client.handle, now: ctx.now))
+}
+
+func clientKillCommand(_ ctx: CommandContext) throws(CommandError) {
+    try killClients(ctx)
+}
+
+func clientHelpCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.bulkArray([
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GETNAME", "    Return the name of the current connection.",
+        "ID", "    Return the ID of the current connection.",
+        "INFO", "    Return information about the current client connection.",
+        "KILL <ip:port>", "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, USER <username>,",
+        "    TYPE normal, SKIPME (YES|NO).",
+        "LIST [options ...]", "    Return information about client connections. Options: TYPE normal, ID <id> [...].",
+        "SETINFO <option> <value>", "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+        "SETNAME <name>", "    Assign the name <name> to the current connection.",
+        "HELP", "    Print this help.",
+    ])
+}
+
+// MARK: - The table: data that points at the handlers
+
 let clientSubcommands: [Command] = [
     Command("id", arity: 2, flags: [.noscript, .loading, .stale], group: "connection",
-            summary: "Returns the unique client ID of the connection.", since: "5.0.0") { ctx throws(CommandError) in
-        ctx.out.integer(ctx.client.id)
-    },
+        summary: "Returns the unique client ID of the connection.", since: "5.0.0",
+        handler: clientIdCommand),
     Command("setname", arity: 3, flags: [.noscript, .loading, .stale], group: "connection",
-            summary: "Sets the connection name.", since: "2.6.9") { ctx throws(CommandError) in
-        let name = try validateClientName(ctx.args[2], error: clientNameError)
-        ctx.client.handle.names.withLock { $0.name = name }
-        ctx.out.ok()
-    },
+        summary: "Sets the connection name.", since: "2.6.9",
+        handler: clientSetnameCommand),
     Command("getname", arity: 2, flags: [.noscript, .loading, .stale], group: "connection",
-            summary: "Returns the name of the connection.", since: "2.6.9") { ctx throws(CommandError) in
-        let name = ctx.client.handle.name
-        if name.isEmpty { ctx.out.null() } else { ctx.out.bulk(name) }
-    },
+        summary: "Returns the name of the connection.", since: "2.6.9",
+        handler: clientGetnameCommand),
     Command("setinfo", arity: 4, flags: [.noscript, .loading, .stale], group: "connection",
-            summary: "Sets information specific to the client or connection.", since: "7.2.0") { ctx throws(CommandError) in
-        let isName = ctx.args.matches(2, "LIB-NAME")
-        guard isName || ctx.args.matches(2, "LIB-VER") else {
-            throw CommandError("ERR Unrecognized option '\(ctx.args.string(2))'")
-        }
-        let value = try validateClientName(
-            ctx.args[3], error: "ERR \(isName ? "lib-name" : "lib-ver") cannot contain spaces, newlines or special characters.")
-        ctx.client.handle.names.withLock { if isName { $0.libName = value } else { $0.libVersion = value } }
-        ctx.out.ok()
-    },
+        summary: "Sets information specific to the client or connection.", since: "7.2.0",
+        handler: clientSetinfoCommand),
     Command("list", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "connection",
-            summary: "Lists open connections.", since: "2.4.0", complexity: "O(N)") { ctx throws(CommandError) in
-        let args = ctx.args
-        var ids: Set<Int>?
-        var index = 2
-        while index < args.count {
-            if args.matches(index, "TYPE"), index + 1 < args.count {
-                let type = args.lowercased(index + 1)
-                guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
-                    throw CommandError("ERR Unknown client type '\(args.string(index + 1))'")
-                }
-                if type != "normal" { ids = [] }
-                index += 2
-            } else if args.matches(index, "ID"), index + 1 < args.count {
-                var wanted = ids ?? []
-                index += 1
-                while index < args.count {
-                    guard let id = parseInt64(args[index]), id > 0 else { throw CommandError("ERR Invalid client ID") }
-                    wanted.insert(Int(id))
-                    index += 1
-                }
-                ids = wanted
-            } else {
-                throw .syntax
-            }
-        }
-        let lines = ctx.server.clients.all.filter { ids?.contains($0.id) ?? true }
-            .map { ctx.server.describeClient($0, now: ctx.now) }
-        ctx.out.verbatim(lines.joined())
-    },
+        summary: "Lists open connections.", since: "2.4.0", complexity: "O(N)",
+        handler: clientListCommand),
     Command("info", arity: 2, flags: [.noscript, .loading, .stale], group: "connection",
-            summary: "Returns information about the connection.", since: "6.2.0") { ctx throws(CommandError) in
-        ctx.out.verbatim(ctx.server.describeClient(ctx.client.handle, now: ctx.now))
-    },
+        summary: "Returns information about the connection.", since: "6.2.0",
+        handler: clientInfoCommand),
     Command("kill", arity: -3, flags: [.admin, .noscript, .loading, .stale], group: "connection",
-            summary: "Terminates open connections.", since: "2.4.0", complexity: "O(N)") { ctx throws(CommandError) in
-        try killClients(ctx)
-    },
+        summary: "Terminates open connections.", since: "2.4.0", complexity: "O(N)",
+        handler: clientKillCommand),
     Command("help", arity: 2, flags: [.loading, .stale], group: "connection",
-            summary: "Returns helpful text about the different subcommands.", since: "5.0.0") { ctx throws(CommandError) in
-        ctx.out.bulkArray([
-            "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "GETNAME", "    Return the name of the current connection.",
-            "ID", "    Return the ID of the current connection.",
-            "INFO", "    Return information about the current client connection.",
-            "KILL <ip:port>", "    Kill connection made from <ip:port>.",
-            "KILL <option> <value> [<option> <value> [...]]",
-            "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, USER <username>,",
-            "    TYPE normal, SKIPME (YES|NO).",
-            "LIST [options ...]", "    Return information about client connections. Options: TYPE normal, ID <id> [...].",
-            "SETINFO <option> <value>", "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
-            "SETNAME <name>", "    Assign the name <name> to the current connection.",
-            "HELP", "    Print this help.",
-        ])
-    },
+        summary: "Returns helpful text about the different subcommands.", since: "5.0.0",
+        handler: clientHelpCommand),
 ]
 
 /// CLIENT KILL in both forms: `CLIENT KILL ip:port` (replies OK or an error) and the filter form

@@ -8,7 +8,7 @@ import ShoalStore
 func expireGeneric(_ ctx: CommandContext, seconds: Bool, relative: Bool) throws(CommandError) {
     let args = ctx.args
     let name = args.lowercased(0)
-    var amount = try args.integer(2)
+    let amount = try args.integer(2)
     var nx = false, xx = false, gt = false, lt = false
     for index in 3..<max(3, args.count) {
         if args.matches(index, "NX") { nx = true }
@@ -19,17 +19,8 @@ func expireGeneric(_ ctx: CommandContext, seconds: Bool, relative: Bool) throws(
     }
     if nx && (xx || gt || lt) { throw CommandError("ERR NX and XX, GT or LT options at the same time are not compatible") }
     if gt && lt { throw CommandError("ERR GT and LT options at the same time are not compatible") }
-    if seconds {
-        let (product, overflow) = amount.multipliedReportingOverflow(by: 1000)
-        if overflow { throw .invalidExpire(name) }
-        amount = product
-    }
-    if relative {
-        let (sum, overflow) = amount.addingReportingOverflow(ctx.now)
-        if overflow { throw .invalidExpire(name) }
-        amount = sum
-    }
-    let deadline = amount
+    // Zero or negative is allowed here: a deadline already past deletes the key.
+    let deadline = try deadline(amount, seconds: seconds, relative: relative, now: ctx.now, command: name)
     let key = args.key(1)
     let changed = ctx.store.write(ctx.database, key) { table -> Bool in
         guard let index = table.lookupForWrite(key, now: ctx.now) else { return false }
@@ -60,48 +51,79 @@ func reportExpiry(_ ctx: CommandContext, _ transform: (_ deadline: Milliseconds)
     ctx.out.integer(reply)
 }
 
+// MARK: - Handlers, one per command
+
+func expireCommand(_ ctx: CommandContext) throws(CommandError) {
+    try expireGeneric(ctx, seconds: true, relative: true)
+}
+
+func pexpireCommand(_ ctx: CommandContext) throws(CommandError) {
+    try expireGeneric(ctx, seconds: false, relative: true)
+}
+
+func expireatCommand(_ ctx: CommandContext) throws(CommandError) {
+    try expireGeneric(ctx, seconds: true, relative: false)
+}
+
+func pexpireatCommand(_ ctx: CommandContext) throws(CommandError) {
+    try expireGeneric(ctx, seconds: false, relative: false)
+}
+
+func ttlCommand(_ ctx: CommandContext) throws(CommandError) {
+    reportExpiry(ctx) { (max(0, $0 - ctx.now) + 500) / 1000 }
+}
+
+func pttlCommand(_ ctx: CommandContext) throws(CommandError) {
+    reportExpiry(ctx) { max(0, $0 - ctx.now) }
+}
+
+func expiretimeCommand(_ ctx: CommandContext) throws(CommandError) {
+    reportExpiry(ctx) { $0 / 1000 }
+}
+
+func pexpiretimeCommand(_ ctx: CommandContext) throws(CommandError) {
+    reportExpiry(ctx) { $0 }
+}
+
+func persistCommand(_ ctx: CommandContext) throws(CommandError) {
+    let key = ctx.args.key(1)
+    let changed = ctx.store.write(ctx.database, key) { table -> Bool in
+        guard let index = table.lookupForWrite(key, now: ctx.now), table.expiresAt(at: index) != 0 else { return false }
+        table.setExpiry(at: index, 0)
+        return true
+    }
+    if changed { ctx.noteDirty() }
+    ctx.out.integer(changed ? 1 : 0)
+}
+
+// MARK: - The table: data that points at the handlers
+
 let expireCommands: [Command] = [
     Command("expire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-            summary: "Sets the expiration time of a key in seconds.") { ctx throws(CommandError) in
-        try expireGeneric(ctx, seconds: true, relative: true)
-    },
+        summary: "Sets the expiration time of a key in seconds.",
+        handler: expireCommand),
     Command("pexpire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-            summary: "Sets the expiration time of a key in milliseconds.", since: "2.6.0") { ctx throws(CommandError) in
-        try expireGeneric(ctx, seconds: false, relative: true)
-    },
+        summary: "Sets the expiration time of a key in milliseconds.", since: "2.6.0",
+        handler: pexpireCommand),
     Command("expireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-            summary: "Sets the expiration time of a key to a Unix timestamp.", since: "1.2.0") { ctx throws(CommandError) in
-        try expireGeneric(ctx, seconds: true, relative: false)
-    },
+        summary: "Sets the expiration time of a key to a Unix timestamp.", since: "1.2.0",
+        handler: expireatCommand),
     Command("pexpireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-            summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.", since: "2.6.0") {
-        ctx throws(CommandError) in try expireGeneric(ctx, seconds: false, relative: false)
-    },
+        summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.", since: "2.6.0",
+        handler: pexpireatCommand),
     Command("ttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-            summary: "Returns the expiration time in seconds of a key.") { ctx throws(CommandError) in
-        reportExpiry(ctx) { (max(0, $0 - ctx.now) + 500) / 1000 }
-    },
+        summary: "Returns the expiration time in seconds of a key.",
+        handler: ttlCommand),
     Command("pttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-            summary: "Returns the expiration time in milliseconds of a key.", since: "2.6.0") { ctx throws(CommandError) in
-        reportExpiry(ctx) { max(0, $0 - ctx.now) }
-    },
+        summary: "Returns the expiration time in milliseconds of a key.", since: "2.6.0",
+        handler: pttlCommand),
     Command("expiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-            summary: "Returns the expiration time of a key as a Unix timestamp.", since: "7.0.0") { ctx throws(CommandError) in
-        reportExpiry(ctx) { $0 / 1000 }
-    },
+        summary: "Returns the expiration time of a key as a Unix timestamp.", since: "7.0.0",
+        handler: expiretimeCommand),
     Command("pexpiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-            summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.", since: "7.0.0") {
-        ctx throws(CommandError) in reportExpiry(ctx) { $0 }
-    },
+        summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.", since: "7.0.0",
+        handler: pexpiretimeCommand),
     Command("persist", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-            summary: "Removes the expiration time of a key.", since: "2.2.0") { ctx throws(CommandError) in
-        let key = ctx.args.key(1)
-        let changed = ctx.store.write(ctx.database, key) { table -> Bool in
-            guard let index = table.lookupForWrite(key, now: ctx.now), table.expiresAt(at: index) != 0 else { return false }
-            table.setExpiry(at: index, 0)
-            return true
-        }
-        if changed { ctx.noteDirty() }
-        ctx.out.integer(changed ? 1 : 0)
-    },
+        summary: "Removes the expiration time of a key.", since: "2.2.0",
+        handler: persistCommand),
 ]

@@ -64,185 +64,241 @@ func renameGeneric(_ ctx: CommandContext, onlyIfAbsent: Bool) throws(CommandErro
     return moved
 }
 
-let keyCommands: [Command] = [
-    Command("del", arity: -2, flags: [.write], keys: (1, -1, 1), group: "generic",
-            summary: "Deletes one or more keys.", complexity: "O(N)") { ctx throws(CommandError) in deleteKeys(ctx) },
-    Command("unlink", arity: -2, flags: [.write, .fast], keys: (1, -1, 1), group: "generic",
-            summary: "Asynchronously deletes one or more keys.", since: "4.0.0", complexity: "O(N)") {
-        ctx throws(CommandError) in deleteKeys(ctx)
-    },
-    Command("exists", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
-            summary: "Determines whether one or more keys exist.", complexity: "O(N)") {
-        ctx throws(CommandError) in countExisting(ctx, touch: false)
-    },
-    Command("touch", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
-            summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
-            since: "3.2.1", complexity: "O(N)") { ctx throws(CommandError) in countExisting(ctx, touch: true) },
-    Command("type", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-            summary: "Determines the type of value stored at a key.") { ctx throws(CommandError) in
-        let key = ctx.args.key(1)
-        let name = ctx.store.read(ctx.database, key) { table in
-            table.peek(key, now: ctx.now).map { table.typeName(at: $0) } ?? "none"
-        }
-        ctx.out.simple(name)
-    },
-    Command("keys", arity: 2, flags: [.readonly], group: "generic",
-            summary: "Returns all key names that match a pattern.", complexity: "O(N)") { ctx throws(CommandError) in
-        let pattern = ctx.args.bytes(1)
-        let matchAll = pattern == [UInt8(ascii: "*")]
-        var found: [Key] = []
-        // One consistent view, as Redis's single-threaded KEYS gives: every shard of the database read-locked.
-        ctx.store.withDatabases([ctx.database], exclusive: false) { group in
-            group.forEachTableReading { _, table in
-                table.forEachIndex { index in
-                    guard !table.isExpired(at: index, now: ctx.now) else { return }
-                    let key = table.key(at: index)
-                    if matchAll || globMatch(pattern, key.bytes) { found.append(key) }
-                }
+// MARK: - Handlers, one per command
+
+func delCommand(_ ctx: CommandContext) throws(CommandError) {
+    deleteKeys(ctx)
+}
+
+func unlinkCommand(_ ctx: CommandContext) throws(CommandError) {
+    deleteKeys(ctx)
+}
+
+func existsCommand(_ ctx: CommandContext) throws(CommandError) {
+    countExisting(ctx, touch: false)
+}
+
+func touchCommand(_ ctx: CommandContext) throws(CommandError) {
+    countExisting(ctx, touch: true)
+}
+
+func typeCommand(_ ctx: CommandContext) throws(CommandError) {
+    let key = ctx.args.key(1)
+    let name = ctx.store.read(ctx.database, key) { table in
+        table.peek(key, now: ctx.now).map { table.typeName(at: $0) } ?? "none"
+    }
+    ctx.out.simple(name)
+}
+
+func keysCommand(_ ctx: CommandContext) throws(CommandError) {
+    let pattern = ctx.args.bytes(1)
+    let matchAll = pattern == [UInt8(ascii: "*")]
+    var found: [Key] = []
+    // One consistent view, as Redis's single-threaded KEYS gives: every shard of the database read-locked.
+    ctx.store.withDatabases([ctx.database], exclusive: false) { group in
+        group.forEachTableReading { _, table in
+            table.forEachIndex { index in
+                guard !table.isExpired(at: index, now: ctx.now) else { return }
+                let key = table.key(at: index)
+                if matchAll || globMatch(pattern, key.bytes) { found.append(key) }
             }
         }
-        ctx.out.arrayHeader(found.count)
-        for key in found { ctx.out.bulk(key.bytes) }
-    },
-    Command("scan", arity: -2, flags: [.readonly], group: "generic",
-            summary: "Iterates over the key names in the database.", since: "2.8.0",
-            complexity: "O(1) for every call. O(N) for a complete iteration.") { ctx throws(CommandError) in
-        let args = ctx.args
-        guard let cursor = UInt64(args.string(1)) else { throw .invalidCursor }
-        var count = 10
-        var pattern: [UInt8]?
-        var typeName: String?
-        var index = 2
-        while index < args.count {
-            guard index + 1 < args.count else { throw .syntax }
-            if args.matches(index, "COUNT") {
-                let value = try args.integer(index + 1)
-                guard value >= 1 else { throw .syntax }
-                count = Int(min(value, Int64(Int32.max)))
-            } else if args.matches(index, "MATCH") {
-                pattern = args.bytes(index + 1)
-                if pattern == [UInt8(ascii: "*")] { pattern = nil }
-            } else if args.matches(index, "TYPE") {
-                typeName = args.lowercased(index + 1)
-            } else {
-                throw .syntax
-            }
-            index += 2
+    }
+    ctx.out.arrayHeader(found.count)
+    for key in found { ctx.out.bulk(key.bytes) }
+}
+
+func scanCommand(_ ctx: CommandContext) throws(CommandError) {
+    let args = ctx.args
+    guard let cursor = UInt64(args.string(1)) else { throw .invalidCursor }
+    var count = 10
+    var pattern: [UInt8]?
+    var typeName: String?
+    var index = 2
+    while index < args.count {
+        guard index + 1 < args.count else { throw .syntax }
+        if args.matches(index, "COUNT") {
+            let value = try args.integer(index + 1)
+            guard value >= 1 else { throw .syntax }
+            count = Int(min(value, Int64(Int32.max)))
+        } else if args.matches(index, "MATCH") {
+            pattern = args.bytes(index + 1)
+            if pattern == [UInt8(ascii: "*")] { pattern = nil }
+        } else if args.matches(index, "TYPE") {
+            typeName = args.lowercased(index + 1)
+        } else {
+            throw .syntax
         }
-        var keys: [[UInt8]] = []
-        let next = ctx.store.scan(database: ctx.database, cursor: cursor, count: count, now: ctx.now) { table, index in
-            if let typeName, table.typeName(at: index) != typeName { return }
-            let key = table.withKeyBytes(at: index) { Array($0) }
-            if let pattern, !globMatch(pattern, key) { return }
-            keys.append(key)
-        }
-        ctx.out.arrayHeader(2)
-        ctx.out.bulk(String(next))
-        ctx.out.bulkArray(keys)
-    },
-    Command("randomkey", arity: 1, flags: [.readonly], group: "generic",
-            summary: "Returns a random key name from the database.") { ctx throws(CommandError) in
-        if let key = ctx.store.randomKey(database: ctx.database, now: ctx.now) { ctx.out.bulk(key.bytes) } else { ctx.out.null() }
-    },
-    Command("rename", arity: 3, flags: [.write], keys: (1, 2, 1), group: "generic",
-            summary: "Renames a key and overwrites the destination.") { ctx throws(CommandError) in
-        _ = try renameGeneric(ctx, onlyIfAbsent: false)
-        ctx.out.ok()
-    },
-    Command("renamenx", arity: 3, flags: [.write, .fast], keys: (1, 2, 1), group: "generic",
-            summary: "Renames a key only when the target key name doesn't exist.") { ctx throws(CommandError) in
-        ctx.out.integer(try renameGeneric(ctx, onlyIfAbsent: true) ? 1 : 0)
-    },
-    Command("copy", arity: -3, flags: [.write, .denyOOM], keys: (1, 2, 1), group: "generic",
-            summary: "Copies the value of a key to a new key.", since: "6.2.0", complexity: "O(N)") { ctx throws(CommandError) in
-        let args = ctx.args
-        var targetDatabase = ctx.database
-        var replace = false
-        var index = 3
-        while index < args.count {
-            if args.matches(index, "REPLACE") {
-                replace = true
-            } else if args.matches(index, "DB"), index + 1 < args.count {
-                targetDatabase = try ctx.databaseIndex(index + 1)
-                index += 1
-            } else {
-                throw .syntax
-            }
+        index += 2
+    }
+    var keys: [[UInt8]] = []
+    let next = ctx.store.scan(database: ctx.database, cursor: cursor, count: count, now: ctx.now) { table, index in
+        if let typeName, table.typeName(at: index) != typeName { return }
+        let key = table.withKeyBytes(at: index) { Array($0) }
+        if let pattern, !globMatch(pattern, key) { return }
+        keys.append(key)
+    }
+    ctx.out.arrayHeader(2)
+    ctx.out.bulk(String(next))
+    ctx.out.bulkArray(keys)
+}
+
+func randomkeyCommand(_ ctx: CommandContext) throws(CommandError) {
+    if let key = ctx.store.randomKey(database: ctx.database, now: ctx.now) { ctx.out.bulk(key.bytes) } else { ctx.out.null() }
+}
+
+func renameCommand(_ ctx: CommandContext) throws(CommandError) {
+    _ = try renameGeneric(ctx, onlyIfAbsent: false)
+    ctx.out.ok()
+}
+
+func renamenxCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.integer(try renameGeneric(ctx, onlyIfAbsent: true) ? 1 : 0)
+}
+
+func copyCommand(_ ctx: CommandContext) throws(CommandError) {
+    let args = ctx.args
+    var targetDatabase = ctx.database
+    var replace = false
+    var index = 3
+    while index < args.count {
+        if args.matches(index, "REPLACE") {
+            replace = true
+        } else if args.matches(index, "DB"), index + 1 < args.count {
+            targetDatabase = try ctx.databaseIndex(index + 1)
             index += 1
+        } else {
+            throw .syntax
         }
-        let source = args.key(1)
-        let target = args.key(2)
-        if targetDatabase == ctx.database && source.hash == target.hash && source.bytes.elementsEqual(target.bytes) {
-            throw .sameObject
+        index += 1
+    }
+    let source = args.key(1)
+    let target = args.key(2)
+    if targetDatabase == ctx.database && source.hash == target.hash && source.bytes.elementsEqual(target.bytes) {
+        throw .sameObject
+    }
+    let ids = [ShardID(database: ctx.database, shard: ctx.store.keyspace.shardIndex(for: source.hash)),
+               ShardID(database: targetDatabase, shard: ctx.store.keyspace.shardIndex(for: target.hash))]
+    let copied = ctx.store.withShards(ids, exclusive: true) { group -> Bool in
+        let entry = group.withTable(database: ctx.database, hash: source.hash) { table in
+            table.lookupForWrite(source, now: ctx.now).map { table.entry(at: $0) }
         }
-        let ids = [ShardID(database: ctx.database, shard: ctx.store.keyspace.shardIndex(for: source.hash)),
-                   ShardID(database: targetDatabase, shard: ctx.store.keyspace.shardIndex(for: target.hash))]
-        let copied = ctx.store.withShards(ids, exclusive: true) { group -> Bool in
-            let entry = group.withTable(database: ctx.database, hash: source.hash) { table in
-                table.lookupForWrite(source, now: ctx.now).map { table.entry(at: $0) }
-            }
-            guard let entry else { return false }
-            return group.withTable(database: targetDatabase, hash: target.hash) { table in
-                if !replace && table.lookupForWrite(target, now: ctx.now) != nil { return false }
-                table.set(target, entry, now: ctx.now)
-                return true
-            }
-        }
-        if copied { ctx.noteDirty() }
-        ctx.out.integer(copied ? 1 : 0)
-    },
-    Command("move", arity: 3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-            summary: "Moves a key to another database.") { ctx throws(CommandError) in
-        let targetDatabase = try ctx.databaseIndex(2)
-        guard targetDatabase != ctx.database else { throw .sameObject }
-        let key = ctx.args.key(1)
-        let shard = ctx.store.keyspace.shardIndex(for: key.hash)
-        let ids = [ShardID(database: ctx.database, shard: shard), ShardID(database: targetDatabase, shard: shard)]
-        let moved = ctx.store.withShards(ids, exclusive: true) { group -> Bool in
-            let exists = group.withTable(database: ctx.database, hash: key.hash) { $0.lookupForWrite(key, now: ctx.now) != nil }
-            guard exists else { return false }
-            let taken = group.withTable(database: targetDatabase, hash: key.hash) { $0.lookupForWrite(key, now: ctx.now) != nil }
-            guard !taken else { return false }
-            guard let entry = group.withTable(database: ctx.database, hash: key.hash, { $0.remove(key) }) else { return false }
-            group.withTable(database: targetDatabase, hash: key.hash) { $0.set(key, entry, now: ctx.now) }
+        guard let entry else { return false }
+        return group.withTable(database: targetDatabase, hash: target.hash) { table in
+            if !replace && table.lookupForWrite(target, now: ctx.now) != nil { return false }
+            table.set(target, entry, now: ctx.now)
             return true
         }
-        if moved { ctx.noteDirty() }
-        ctx.out.integer(moved ? 1 : 0)
-    },
+    }
+    if copied { ctx.noteDirty() }
+    ctx.out.integer(copied ? 1 : 0)
+}
+
+func moveCommand(_ ctx: CommandContext) throws(CommandError) {
+    let targetDatabase = try ctx.databaseIndex(2)
+    guard targetDatabase != ctx.database else { throw .sameObject }
+    let key = ctx.args.key(1)
+    let shard = ctx.store.keyspace.shardIndex(for: key.hash)
+    let ids = [ShardID(database: ctx.database, shard: shard), ShardID(database: targetDatabase, shard: shard)]
+    let moved = ctx.store.withShards(ids, exclusive: true) { group -> Bool in
+        let exists = group.withTable(database: ctx.database, hash: key.hash) { $0.lookupForWrite(key, now: ctx.now) != nil }
+        guard exists else { return false }
+        let taken = group.withTable(database: targetDatabase, hash: key.hash) { $0.lookupForWrite(key, now: ctx.now) != nil }
+        guard !taken else { return false }
+        guard let entry = group.withTable(database: ctx.database, hash: key.hash, { $0.remove(key) }) else { return false }
+        group.withTable(database: targetDatabase, hash: key.hash) { $0.set(key, entry, now: ctx.now) }
+        return true
+    }
+    if moved { ctx.noteDirty() }
+    ctx.out.integer(moved ? 1 : 0)
+}
+
+func dbsizeCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.integer(ctx.store.count(database: ctx.database))
+}
+
+func flushdbCommand(_ ctx: CommandContext) throws(CommandError) {
+    try checkFlushArguments(ctx)
+    ctx.noteDirty(ctx.store.flush(database: ctx.database))
+    ctx.out.ok()
+}
+
+func flushallCommand(_ ctx: CommandContext) throws(CommandError) {
+    try checkFlushArguments(ctx)
+    ctx.store.flushAll()
+    ctx.noteDirty()
+    // As Redis: with saving on, persist the empty dataset at once so a restart can't bring the keys back.
+    // Not while shards are held (inside EXEC): after the command, or after its transaction.
+    if !ctx.server.config.current.save.isEmpty {
+        let server = ctx.server
+        ctx.client.afterLocksReleased { try? server.snapshots.saveNow(reason: "FLUSHALL") }
+    }
+    ctx.out.ok()
+}
+
+func swapdbCommand(_ ctx: CommandContext) throws(CommandError) {
+    guard let first = parseInt64(ctx.args[1]) else { throw CommandError("ERR invalid first DB index") }
+    guard let second = parseInt64(ctx.args[2]) else { throw CommandError("ERR invalid second DB index") }
+    let count = Int64(ctx.store.databaseCount)
+    guard first >= 0, first < count, second >= 0, second < count else { throw .dbIndexOutOfRange }
+    ctx.store.swapDatabases(Int(first), Int(second))
+    ctx.noteDirty()
+    ctx.out.ok()
+}
+
+// MARK: - The table: data that points at the handlers
+
+let keyCommands: [Command] = [
+    Command("del", arity: -2, flags: [.write], keys: (1, -1, 1), group: "generic",
+        summary: "Deletes one or more keys.", complexity: "O(N)",
+        handler: delCommand),
+    Command("unlink", arity: -2, flags: [.write, .fast], keys: (1, -1, 1), group: "generic",
+        summary: "Asynchronously deletes one or more keys.", since: "4.0.0", complexity: "O(N)",
+        handler: unlinkCommand),
+    Command("exists", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
+        summary: "Determines whether one or more keys exist.", complexity: "O(N)",
+        handler: existsCommand),
+    Command("touch", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
+        summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+        since: "3.2.1", complexity: "O(N)",
+        handler: touchCommand),
+    Command("type", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
+        summary: "Determines the type of value stored at a key.",
+        handler: typeCommand),
+    Command("keys", arity: 2, flags: [.readonly], group: "generic",
+        summary: "Returns all key names that match a pattern.", complexity: "O(N)",
+        handler: keysCommand),
+    Command("scan", arity: -2, flags: [.readonly], group: "generic",
+        summary: "Iterates over the key names in the database.", since: "2.8.0",
+        complexity: "O(1) for every call. O(N) for a complete iteration.",
+        handler: scanCommand),
+    Command("randomkey", arity: 1, flags: [.readonly], group: "generic",
+        summary: "Returns a random key name from the database.",
+        handler: randomkeyCommand),
+    Command("rename", arity: 3, flags: [.write], keys: (1, 2, 1), group: "generic",
+        summary: "Renames a key and overwrites the destination.",
+        handler: renameCommand),
+    Command("renamenx", arity: 3, flags: [.write, .fast], keys: (1, 2, 1), group: "generic",
+        summary: "Renames a key only when the target key name doesn't exist.",
+        handler: renamenxCommand),
+    Command("copy", arity: -3, flags: [.write, .denyOOM], keys: (1, 2, 1), group: "generic",
+        summary: "Copies the value of a key to a new key.", since: "6.2.0", complexity: "O(N)",
+        handler: copyCommand),
+    Command("move", arity: 3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+        summary: "Moves a key to another database.",
+        handler: moveCommand),
     Command("dbsize", arity: 1, flags: [.readonly, .fast], group: "server",
-            summary: "Returns the number of keys in the database.") { ctx throws(CommandError) in
-        ctx.out.integer(ctx.store.count(database: ctx.database))
-    },
+        summary: "Returns the number of keys in the database.",
+        handler: dbsizeCommand),
     Command("flushdb", arity: -1, flags: [.write], group: "server",
-            summary: "Removes all keys from the current database.", complexity: "O(N)") { ctx throws(CommandError) in
-        try checkFlushArguments(ctx)
-        ctx.noteDirty(ctx.store.flush(database: ctx.database))
-        ctx.out.ok()
-    },
+        summary: "Removes all keys from the current database.", complexity: "O(N)",
+        handler: flushdbCommand),
     Command("flushall", arity: -1, flags: [.write], group: "server",
-            summary: "Removes all keys from all databases.", complexity: "O(N)") { ctx throws(CommandError) in
-        try checkFlushArguments(ctx)
-        ctx.store.flushAll()
-        ctx.noteDirty()
-        // As Redis: with saving on, persist the empty dataset at once so a restart can't bring the keys back.
-        // Not while shards are held (inside EXEC): after the command, or after its transaction.
-        if !ctx.server.config.current.save.isEmpty {
-            let server = ctx.server
-            ctx.client.afterLocksReleased { try? server.snapshots.saveNow(reason: "FLUSHALL") }
-        }
-        ctx.out.ok()
-    },
+        summary: "Removes all keys from all databases.", complexity: "O(N)",
+        handler: flushallCommand),
     Command("swapdb", arity: 3, flags: [.write, .fast], group: "server",
-            summary: "Swaps two Redis databases.", since: "4.0.0", complexity: "O(N)") { ctx throws(CommandError) in
-        guard let first = parseInt64(ctx.args[1]) else { throw CommandError("ERR invalid first DB index") }
-        guard let second = parseInt64(ctx.args[2]) else { throw CommandError("ERR invalid second DB index") }
-        let count = Int64(ctx.store.databaseCount)
-        guard first >= 0, first < count, second >= 0, second < count else { throw .dbIndexOutOfRange }
-        ctx.store.swapDatabases(Int(first), Int(second))
-        ctx.noteDirty()
-        ctx.out.ok()
-    },
+        summary: "Swaps two Redis databases.", since: "4.0.0", complexity: "O(N)",
+        handler: swapdbCommand),
 ]
 
 /// FLUSHDB and FLUSHALL take an optional ASYNC or SYNC.

@@ -8,44 +8,57 @@ import Glibc
 // Server commands (Redis's server.c, config.c and debug.c parts). COMMAND answers from the command table
 // itself, so what it reports can never drift from what the dispatcher enforces.
 
+// MARK: - Handlers, one per command
+
+func infoCommand(_ ctx: CommandContext) throws(CommandError) {
+    let sections = (1..<ctx.args.count).map { ctx.args.lowercased($0) }
+    ctx.out.verbatim(ctx.server.info(sections: sections, store: ctx.store))
+}
+
+func timeCommand(_ ctx: CommandContext) throws(CommandError) {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    ctx.out.arrayHeader(2)
+    ctx.out.bulk(String(now.tv_sec))
+    ctx.out.bulk(String(now.tv_nsec / 1000))
+}
+
+func shutdownCommand(_ ctx: CommandContext) throws(CommandError) {
+    var request = ShutdownRequest.defaultSave
+    for index in 1..<max(1, ctx.args.count) {
+        if ctx.args.matches(index, "NOSAVE") { request = .noSave }
+        else if ctx.args.matches(index, "SAVE") { request = .save }
+        else if ctx.args.matches(index, "NOW") || ctx.args.matches(index, "FORCE") { continue }
+        else if ctx.args.matches(index, "ABORT") { throw CommandError("ERR No shutdown in progress.") }
+        else { throw .syntax }
+    }
+    // Save first, as Redis does: if it fails the server keeps running and says so.
+    let saveFirst = request == .save || (request == .defaultSave && !ctx.server.config.current.save.isEmpty)
+    if saveFirst {
+        do throws(CommandError) {
+            try ctx.server.snapshots.saveNow(reason: "SHUTDOWN")
+        } catch {
+            ctx.server.logger.warning("Error trying to save the DB, can't exit: \(error.text)")
+            throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
+        }
+    }
+    guard ctx.server.requestShutdown(.noSave) else { throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.") }
+    // Like Redis, a successful SHUTDOWN sends no reply: the connection just closes.
+    ctx.client.closeAfterReply = true
+}
+
+// MARK: - The table: data that points at the handlers
+
 let serverCommands: [Command] = [
     Command("info", arity: -1, flags: [.loading, .stale], group: "server",
-            summary: "Returns information and statistics about the server.") { ctx throws(CommandError) in
-        let sections = (1..<ctx.args.count).map { ctx.args.lowercased($0) }
-        ctx.out.verbatim(ctx.server.info(sections: sections, store: ctx.store))
-    },
+        summary: "Returns information and statistics about the server.",
+        handler: infoCommand),
     Command("time", arity: 1, flags: [.loading, .stale, .fast], group: "server",
-            summary: "Returns the server time.", since: "2.6.0") { ctx throws(CommandError) in
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        ctx.out.arrayHeader(2)
-        ctx.out.bulk(String(now.tv_sec))
-        ctx.out.bulk(String(now.tv_nsec / 1000))
-    },
+        summary: "Returns the server time.", since: "2.6.0",
+        handler: timeCommand),
     Command("shutdown", arity: -1, flags: [.admin, .noscript, .loading, .stale], group: "server",
-            summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.") { ctx throws(CommandError) in
-        var request = ShutdownRequest.defaultSave
-        for index in 1..<max(1, ctx.args.count) {
-            if ctx.args.matches(index, "NOSAVE") { request = .noSave }
-            else if ctx.args.matches(index, "SAVE") { request = .save }
-            else if ctx.args.matches(index, "NOW") || ctx.args.matches(index, "FORCE") { continue }
-            else if ctx.args.matches(index, "ABORT") { throw CommandError("ERR No shutdown in progress.") }
-            else { throw .syntax }
-        }
-        // Save first, as Redis does: if it fails the server keeps running and says so.
-        let saveFirst = request == .save || (request == .defaultSave && !ctx.server.config.current.save.isEmpty)
-        if saveFirst {
-            do throws(CommandError) {
-                try ctx.server.snapshots.saveNow(reason: "SHUTDOWN")
-            } catch {
-                ctx.server.logger.warning("Error trying to save the DB, can't exit: \(error.text)")
-                throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
-            }
-        }
-        guard ctx.server.requestShutdown(.noSave) else { throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.") }
-        // Like Redis, a successful SHUTDOWN sends no reply: the connection just closes.
-        ctx.client.closeAfterReply = true
-    },
+        summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        handler: shutdownCommand),
     Command("config", arity: -2, group: "server", summary: "A container for server configuration commands.",
             since: "2.0.0", subcommands: configSubcommands),
     Command("command", arity: -1, flags: [.loading, .stale], group: "server",
@@ -74,142 +87,177 @@ let serverCommands: [Command] = [
 
 // MARK: - CONFIG
 
+// MARK: - Handlers, one per command
+
+func configGetCommand(_ ctx: CommandContext) throws(CommandError) {
+    let config = ctx.server.config.current
+    var pairs: [(String, String)] = []
+    var seen = Set<String>()
+    for index in 2..<ctx.args.count {
+        for pair in config.matching(ctx.args.string(index)) where seen.insert(pair.0).inserted { pairs.append(pair) }
+    }
+    ctx.out.mapHeader(pairs.count)
+    for (name, value) in pairs {
+        ctx.out.bulk(name)
+        ctx.out.bulk(value)
+    }
+}
+
+func configSetCommand(_ ctx: CommandContext) throws(CommandError) {
+    let args = ctx.args
+    guard args.count % 2 == 0 else { throw .wrongArity("config|set") }
+    var names = Set<String>()
+    // All-or-nothing, as Redis 7: apply every pair to a copy, and store it only if all succeeded.
+    try ctx.server.config.update { (config: inout ServerConfig) throws(CommandError) in
+        var updated = config
+        for index in stride(from: 2, to: args.count, by: 2) {
+            let name = args.lowercased(index)
+            guard let option = ConfigOption.byName[name] else {
+                throw CommandError("ERR Unknown option or number of arguments for CONFIG SET - '\(args.string(index))'")
+            }
+            guard names.insert(name).inserted else {
+                throw CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - duplicate parameter")
+            }
+            guard option.mutable else {
+                throw CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - can't set immutable config")
+            }
+            let value = args.string(index + 1)
+            let words = name == "save" || name == "client-output-buffer-limit"
+                ? (value.isEmpty ? [""] : value.split(separator: " ").map(String.init)) : [value]
+            do throws(ConfigError) {
+                try option.set(&updated, words)
+            } catch {
+                throw CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - \(error.message)")
+            }
+        }
+        config = updated
+    }
+    ctx.server.configDidChange()
+    ctx.out.ok()
+}
+
+func configResetstatCommand(_ ctx: CommandContext) throws(CommandError) {
+    for stats in ctx.server.loopStats { stats.reset() }
+    ctx.store.resetStatistics()
+    ctx.out.ok()
+}
+
+func configHelpCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.bulkArray([
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
+        "RESETSTAT", "    Reset statistics reported by the INFO command.",
+        "HELP", "    Print this help.",
+    ])
+}
+
+// MARK: - The table: data that points at the handlers
+
 let configSubcommands: [Command] = [
     Command("get", arity: -3, flags: [.admin, .noscript, .loading, .stale], group: "server",
-            summary: "Returns the effective values of configuration parameters.", since: "2.0.0",
-            complexity: "O(N)") { ctx throws(CommandError) in
-        let config = ctx.server.config.current
-        var pairs: [(String, String)] = []
-        var seen = Set<String>()
-        for index in 2..<ctx.args.count {
-            for pair in config.matching(ctx.args.string(index)) where seen.insert(pair.0).inserted { pairs.append(pair) }
-        }
-        ctx.out.mapHeader(pairs.count)
-        for (name, value) in pairs {
-            ctx.out.bulk(name)
-            ctx.out.bulk(value)
-        }
-    },
+        summary: "Returns the effective values of configuration parameters.", since: "2.0.0",
+        complexity: "O(N)",
+        handler: configGetCommand),
     Command("set", arity: -4, flags: [.admin, .noscript, .loading, .stale], group: "server",
-            summary: "Sets configuration parameters in-flight.", since: "2.0.0", complexity: "O(N)") { ctx throws(CommandError) in
-        let args = ctx.args
-        guard args.count % 2 == 0 else { throw .wrongArity("config|set") }
-        var names = Set<String>()
-        // All-or-nothing, as Redis 7: apply every pair to a copy, and store it only if all succeeded.
-        try ctx.server.config.update { (config: inout ServerConfig) throws(CommandError) in
-            var updated = config
-            for index in stride(from: 2, to: args.count, by: 2) {
-                let name = args.lowercased(index)
-                guard let option = ConfigOption.byName[name] else {
-                    throw CommandError("ERR Unknown option or number of arguments for CONFIG SET - '\(args.string(index))'")
-                }
-                guard names.insert(name).inserted else {
-                    throw CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - duplicate parameter")
-                }
-                guard option.mutable else {
-                    throw CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - can't set immutable config")
-                }
-                let value = args.string(index + 1)
-                let words = name == "save" || name == "client-output-buffer-limit"
-                    ? (value.isEmpty ? [""] : value.split(separator: " ").map(String.init)) : [value]
-                do throws(ConfigError) {
-                    try option.set(&updated, words)
-                } catch {
-                    throw CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - \(error.message)")
-                }
-            }
-            config = updated
-        }
-        ctx.server.configDidChange()
-        ctx.out.ok()
-    },
+        summary: "Sets configuration parameters in-flight.", since: "2.0.0", complexity: "O(N)",
+        handler: configSetCommand),
     Command("resetstat", arity: 2, flags: [.admin, .noscript, .loading, .stale], group: "server",
-            summary: "Resets the server's statistics.", since: "2.0.0") { ctx throws(CommandError) in
-        for stats in ctx.server.loopStats { stats.reset() }
-        ctx.store.resetStatistics()
-        ctx.out.ok()
-    },
+        summary: "Resets the server's statistics.", since: "2.0.0",
+        handler: configResetstatCommand),
     Command("help", arity: 2, flags: [.loading, .stale], group: "server",
-            summary: "Returns helpful text about the different subcommands.", since: "5.0.0") { ctx throws(CommandError) in
-        ctx.out.bulkArray([
-            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
-            "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
-            "RESETSTAT", "    Reset statistics reported by the INFO command.",
-            "HELP", "    Print this help.",
-        ])
-    },
+        summary: "Returns helpful text about the different subcommands.", since: "5.0.0",
+        handler: configHelpCommand),
 ]
 
 // MARK: - COMMAND
 
+// MARK: - Handlers, one per command
+
+func commandCountCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.integer(ctx.server.commands.commands.count)
+}
+
+func commandInfoCommand(_ ctx: CommandContext) throws(CommandError) {
+    let table = ctx.server.commands
+    if ctx.args.count == 2 {
+        ctx.out.arrayHeader(table.commands.count)
+        for command in table.commands { writeCommandInfo(command, to: &ctx.out) }
+        return
+    }
+    ctx.out.arrayHeader(ctx.args.count - 2)
+    for index in 2..<ctx.args.count {
+        if let command = table.command(named: ctx.args.string(index)) {
+            writeCommandInfo(command, to: &ctx.out)
+        } else {
+            ctx.out.nullArray()
+        }
+    }
+}
+
+func commandDocsCommand(_ ctx: CommandContext) throws(CommandError) {
+    let table = ctx.server.commands
+    let selected = ctx.args.count == 2
+        ? table.commands : (2..<ctx.args.count).compactMap { table.command(named: ctx.args.string($0)) }
+    ctx.out.mapHeader(selected.count)
+    for command in selected {
+        ctx.out.bulk(command.name)
+        writeCommandDocs(command, to: &ctx.out)
+    }
+}
+
+func commandListCommand(_ ctx: CommandContext) throws(CommandError) {
+    var names = ctx.server.commands.commands.flatMap { [$0.name] + $0.subcommands.map(\.fullName) }
+    if ctx.args.count > 2 {
+        guard ctx.args.count == 5, ctx.args.matches(2, "FILTERBY") else { throw .syntax }
+        let value = ctx.args.string(4)
+        if ctx.args.matches(3, "PATTERN") {
+            names = names.filter { globMatch(Array(value.utf8), Array($0.utf8), caseInsensitive: true) }
+        } else if ctx.args.matches(3, "ACLCAT") {
+            let all = ctx.server.commands.flattened
+            names = all.filter { aclCategories($0).contains("@\(value.lowercased())") }.map(\.fullName)
+        } else if ctx.args.matches(3, "MODULE") {
+            names = []
+        } else {
+            throw .syntax
+        }
+    }
+    ctx.out.bulkArray(names)
+}
+
+func commandHelpCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.bulkArray([
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)", "    Return details about all commands.",
+        "COUNT", "    Return the total number of commands in this server.",
+        "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+        "    Return a list of all commands in this server.",
+        "INFO [<command-name> ...]", "    Return details about multiple commands.",
+        "DOCS [<command-name> ...]", "    Return documentation details about multiple commands.",
+        "HELP", "    Print this help.",
+    ])
+}
+
+// MARK: - The table: data that points at the handlers
+
 let commandSubcommands: [Command] = [
     Command("count", arity: 2, flags: [.loading, .stale], group: "server",
-            summary: "Returns a count of commands.", since: "2.8.13") { ctx throws(CommandError) in
-        ctx.out.integer(ctx.server.commands.commands.count)
-    },
+        summary: "Returns a count of commands.", since: "2.8.13",
+        handler: commandCountCommand),
     Command("info", arity: -2, flags: [.loading, .stale], group: "server",
-            summary: "Returns information about one, multiple or all commands.", since: "2.8.13",
-            complexity: "O(N)") { ctx throws(CommandError) in
-        let table = ctx.server.commands
-        if ctx.args.count == 2 {
-            ctx.out.arrayHeader(table.commands.count)
-            for command in table.commands { writeCommandInfo(command, to: &ctx.out) }
-            return
-        }
-        ctx.out.arrayHeader(ctx.args.count - 2)
-        for index in 2..<ctx.args.count {
-            if let command = table.command(named: ctx.args.string(index)) {
-                writeCommandInfo(command, to: &ctx.out)
-            } else {
-                ctx.out.nullArray()
-            }
-        }
-    },
+        summary: "Returns information about one, multiple or all commands.", since: "2.8.13",
+        complexity: "O(N)",
+        handler: commandInfoCommand),
     Command("docs", arity: -2, flags: [.loading, .stale], group: "server",
-            summary: "Returns documentary information about one, multiple or all commands.", since: "7.0.0",
-            complexity: "O(N)") { ctx throws(CommandError) in
-        let table = ctx.server.commands
-        let selected = ctx.args.count == 2
-            ? table.commands : (2..<ctx.args.count).compactMap { table.command(named: ctx.args.string($0)) }
-        ctx.out.mapHeader(selected.count)
-        for command in selected {
-            ctx.out.bulk(command.name)
-            writeCommandDocs(command, to: &ctx.out)
-        }
-    },
+        summary: "Returns documentary information about one, multiple or all commands.", since: "7.0.0",
+        complexity: "O(N)",
+        handler: commandDocsCommand),
     Command("list", arity: -2, flags: [.loading, .stale], group: "server",
-            summary: "Returns a list of command names.", since: "7.0.0", complexity: "O(N)") { ctx throws(CommandError) in
-        var names = ctx.server.commands.commands.flatMap { [$0.name] + $0.subcommands.map(\.fullName) }
-        if ctx.args.count > 2 {
-            guard ctx.args.count == 5, ctx.args.matches(2, "FILTERBY") else { throw .syntax }
-            let value = ctx.args.string(4)
-            if ctx.args.matches(3, "PATTERN") {
-                names = names.filter { globMatch(Array(value.utf8), Array($0.utf8), caseInsensitive: true) }
-            } else if ctx.args.matches(3, "ACLCAT") {
-                let all = ctx.server.commands.flattened
-                names = all.filter { aclCategories($0).contains("@\(value.lowercased())") }.map(\.fullName)
-            } else if ctx.args.matches(3, "MODULE") {
-                names = []
-            } else {
-                throw .syntax
-            }
-        }
-        ctx.out.bulkArray(names)
-    },
+        summary: "Returns a list of command names.", since: "7.0.0", complexity: "O(N)",
+        handler: commandListCommand),
     Command("help", arity: 2, flags: [.loading, .stale], group: "server",
-            summary: "Returns helpful text about the different subcommands.", since: "5.0.0") { ctx throws(CommandError) in
-        ctx.out.bulkArray([
-            "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "(no subcommand)", "    Return details about all commands.",
-            "COUNT", "    Return the total number of commands in this server.",
-            "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
-            "    Return a list of all commands in this server.",
-            "INFO [<command-name> ...]", "    Return details about multiple commands.",
-            "DOCS [<command-name> ...]", "    Return documentation details about multiple commands.",
-            "HELP", "    Print this help.",
-        ])
-    },
+        summary: "Returns helpful text about the different subcommands.", since: "5.0.0",
+        handler: commandHelpCommand),
 ]
 
 /// ACL categories derived from a command's group and flags, as Redis's `setImplicitACLCategories` does.

@@ -31,15 +31,9 @@ func parseSetOptions(_ ctx: CommandContext, from start: Int) throws(CommandError
         } else if args.matches(index, "KEEPTTL"), !hasExpiry {
             keepTTL = true
             options.expiry = .keepTTL
-        } else if hasNext, !keepTTL, !hasExpiry,
-            args.matches(index, "EX") || args.matches(index, "PX") || args.matches(index, "EXAT")
-                || args.matches(index, "PXAT")
-        {
-            let seconds = args.matches(index, "EX") || args.matches(index, "EXAT")
-            let relative = args.matches(index, "EX") || args.matches(index, "PX")
+        } else if hasNext, !keepTTL, !hasExpiry, let deadline = try ctx.expiryOption(at: index, command: "set") {
             hasExpiry = true
-            let amount = try args.integer(index + 1)
-            options.expiry = .at(try absoluteDeadline(amount, seconds: seconds, relative: relative, now: ctx.now, command: "set"))
+            options.expiry = .at(deadline)
             index += 1
         } else {
             throw .syntax
@@ -105,262 +99,305 @@ func incrementBy(_ ctx: CommandContext, _ increment: Int64) throws(CommandError)
     ctx.out.integer(result)
 }
 
+// MARK: - Handlers, one per command (Redis's getCommand, setCommand...)
+
+func getCommand(_ ctx: CommandContext) throws(CommandError) {
+    let key = ctx.args.key(1)
+    try ctx.store.read(ctx.database, key) { table throws(CommandError) in
+        try ctx.replyLookup(table, table.lookup(key, now: ctx.now))
+    }
+}
+
+func setCommand(_ ctx: CommandContext) throws(CommandError) {
+    let options = try parseSetOptions(ctx, from: 3)
+    let stored = try setGeneric(ctx, keyIndex: 1, valueIndex: 2, options: options)
+    if !options.returnOld {
+        if stored { ctx.out.ok() } else { ctx.out.null() }
+    }
+}
+
+func setnxCommand(_ ctx: CommandContext) throws(CommandError) {
+    var options = SetOptions()
+    options.condition = .ifAbsent
+    ctx.out.integer(try setGeneric(ctx, keyIndex: 1, valueIndex: 2, options: options) ? 1 : 0)
+}
+
+func setexCommand(_ ctx: CommandContext) throws(CommandError) { try setWithTimeout(ctx, seconds: true) }
+
+func psetexCommand(_ ctx: CommandContext) throws(CommandError) { try setWithTimeout(ctx, seconds: false) }
+
+/// SETEX and PSETEX: `key timeout value`, the timeout in seconds or milliseconds.
+private func setWithTimeout(_ ctx: CommandContext, seconds: Bool) throws(CommandError) {
+    var options = SetOptions()
+    let name = seconds ? "setex" : "psetex"
+    options.expiry = .at(try absoluteDeadline(try ctx.args.integer(2), seconds: seconds, relative: true, now: ctx.now, command: name))
+    try setGeneric(ctx, keyIndex: 1, valueIndex: 3, options: options)
+    ctx.out.ok()
+}
+
+func getsetCommand(_ ctx: CommandContext) throws(CommandError) {
+    var options = SetOptions()
+    options.returnOld = true
+    try setGeneric(ctx, keyIndex: 1, valueIndex: 2, options: options)
+}
+
+func getdelCommand(_ ctx: CommandContext) throws(CommandError) {
+    let key = ctx.args.key(1)
+    let removed = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Bool in
+        let index = table.lookupForWrite(key, now: ctx.now)
+        guard try ctx.replyLookup(table, index), let index else { return false }
+        table.remove(at: index)
+        return true
+    }
+    if removed { ctx.noteDirty() }
+}
+
+func getexCommand(_ ctx: CommandContext) throws(CommandError) {
+    var expiry = ExpiryArgument.none
+    let args = ctx.args
+    var index = 2
+    while index < args.count {
+        let hasNext = index + 1 < args.count
+        if case .none = expiry, args.matches(index, "PERSIST") {
+            expiry = .persist
+        } else if case .none = expiry, hasNext, let deadline = try ctx.expiryOption(at: index, command: "getex") {
+            expiry = .at(deadline)
+            index += 1
+        } else {
+            throw .syntax
+        }
+        index += 1
+    }
+    let key = args.key(1)
+    try ctx.store.write(ctx.database, key) { table throws(CommandError) in
+        let index = table.lookupForWrite(key, now: ctx.now)
+        guard try ctx.replyLookup(table, index), let found = index else { return }
+        switch expiry {
+        case .at(let deadline) where deadline <= ctx.now:
+            table.remove(at: found)
+            ctx.noteDirty()
+        case .at(let deadline):
+            table.setExpiry(at: found, deadline)
+            ctx.noteDirty()
+        case .persist:
+            if table.expiresAt(at: found) != 0 {
+                table.setExpiry(at: found, 0)
+                ctx.noteDirty()
+            }
+        case .none, .keepTTL:
+            break
+        }
+    }
+}
+
+func mgetCommand(_ ctx: CommandContext) throws(CommandError) {
+    let args = ctx.args
+    let keys = (1..<args.count).map { args.key($0) }
+    // All shards read-locked together: an MSET is seen entirely or not at all.
+    ctx.store.withKeys(database: ctx.database, hashes: keys.map(\.hash), exclusive: false) { group in
+        ctx.out.arrayHeader(keys.count)
+        for key in keys {
+            group.readTable(database: ctx.database, hash: key.hash) { table in
+                if let index = table.lookup(key, now: ctx.now), table.isString(at: index) {
+                    ctx.noteLookup(hit: true)
+                    table.withStringBytes(at: index) { ctx.out.bulk($0) }
+                } else {
+                    ctx.noteLookup(hit: false)
+                    ctx.out.null()
+                }
+            }
+        }
+    }
+}
+
+func msetCommand(_ ctx: CommandContext) throws(CommandError) {
+    try msetGeneric(ctx, onlyIfAllAbsent: false)
+    ctx.out.ok()
+}
+
+func msetnxCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.integer(try msetGeneric(ctx, onlyIfAllAbsent: true) ? 1 : 0)
+}
+
+func appendCommand(_ ctx: CommandContext) throws(CommandError) {
+    let key = ctx.args.key(1)
+    let suffix = ctx.args[2]
+    let limit = ctx.maxBulkLength
+    let length = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Int in
+        guard let index = table.lookupForWrite(key, now: ctx.now) else {
+            table.insert(key, string: suffix, now: ctx.now)
+            return suffix.count
+        }
+        let current = try table.stringLength(at: index)
+        guard current + suffix.count <= limit else { throw .stringTooLong }
+        return table.modifyString(at: index) { bytes in bytes.append(contentsOf: suffix) }
+    }
+    ctx.noteDirty()
+    ctx.out.integer(length)
+}
+
+func strlenCommand(_ ctx: CommandContext) throws(CommandError) {
+    let key = ctx.args.key(1)
+    let length = try ctx.store.read(ctx.database, key) { table throws(CommandError) -> Int in
+        guard let index = table.lookup(key, now: ctx.now) else { return 0 }
+        return try table.stringLength(at: index)
+    }
+    ctx.out.integer(length)
+}
+
+func incrCommand(_ ctx: CommandContext) throws(CommandError) {
+    try incrementBy(ctx, 1)
+}
+
+func decrCommand(_ ctx: CommandContext) throws(CommandError) {
+    try incrementBy(ctx, -1)
+}
+
+func incrbyCommand(_ ctx: CommandContext) throws(CommandError) {
+    try incrementBy(ctx, try ctx.args.integer(2))
+}
+
+func decrbyCommand(_ ctx: CommandContext) throws(CommandError) {
+    let amount = try ctx.args.integer(2)
+    guard amount != Int64.min else { throw CommandError("ERR decrement would overflow") }
+    try incrementBy(ctx, -amount)
+}
+
+func incrbyfloatCommand(_ ctx: CommandContext) throws(CommandError) {
+    let increment = try ctx.args.double(2)
+    let key = ctx.args.key(1)
+    let text = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> [UInt8] in
+        let existing = table.lookupForWrite(key, now: ctx.now)
+        var current = 0.0
+        if let existing {
+            guard let value = try table.withString(at: existing, { parseDouble($0) }) else { throw .notFloat }
+            current = value
+        }
+        let sum = current + increment
+        guard sum.isFinite else { throw CommandError("ERR increment would produce NaN or Infinity") }
+        let text = Array(formatHumanFriendly(sum).utf8)
+        text.withUnsafeBytes { bytes in
+            if let existing { table.setString(at: existing, bytes) } else { table.insert(key, string: bytes, now: ctx.now) }
+        }
+        return text
+    }
+    ctx.noteDirty()
+    ctx.out.bulk(text)
+}
+
+func getrangeCommand(_ ctx: CommandContext) throws(CommandError) {
+    try getRange(ctx)
+}
+
+func substrCommand(_ ctx: CommandContext) throws(CommandError) {
+    try getRange(ctx)
+}
+
+func setrangeCommand(_ ctx: CommandContext) throws(CommandError) {
+    let offset = try ctx.args.integer(2)
+    guard offset >= 0 else { throw CommandError("ERR offset is out of range") }
+    let patch = ctx.args[3]
+    let key = ctx.args.key(1)
+    let limit = ctx.maxBulkLength
+    let length = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Int in
+        let existing = table.lookupForWrite(key, now: ctx.now)
+        let currentLength = try existing.map { index throws(CommandError) in try table.stringLength(at: index) } ?? 0
+        if patch.count == 0 { return currentLength }
+        // Compared without adding, so an offset near Int64.max can't overflow.
+        guard offset <= Int64(limit) - Int64(patch.count) else { throw .stringTooLong }
+        let end = Int(offset) + patch.count
+        func apply(_ bytes: inout [UInt8]) {
+            if bytes.count < end { bytes.append(contentsOf: repeatElement(0, count: end - bytes.count)) }
+            bytes.withUnsafeMutableBytes { target in
+                UnsafeMutableRawBufferPointer(rebasing: target[Int(offset)..<end]).copyMemory(from: patch)
+            }
+        }
+        guard let existing else {
+            var bytes: [UInt8] = []
+            apply(&bytes)
+            bytes.withUnsafeBytes { table.insert(key, string: $0, now: ctx.now) }
+            return bytes.count
+        }
+        return table.modifyString(at: existing, apply)
+    }
+    if patch.count > 0 { ctx.noteDirty() }
+    ctx.out.integer(length)
+}
+
+// MARK: - The table: data that points at the handlers
+
 let stringCommands: [Command] = [
     Command("get", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
-            summary: "Returns the string value of a key.") { ctx throws(CommandError) in
-        let key = ctx.args.key(1)
-        try ctx.store.read(ctx.database, key) { table throws(CommandError) in
-            try ctx.replyLookup(table, table.lookup(key, now: ctx.now))
-        }
-    },
+        summary: "Returns the string value of a key.",
+        handler: getCommand),
     Command("set", arity: -3, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
-            summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
-            since: "1.0.0") { ctx throws(CommandError) in
-        let options = try parseSetOptions(ctx, from: 3)
-        let stored = try setGeneric(ctx, keyIndex: 1, valueIndex: 2, options: options)
-        if !options.returnOld {
-            if stored { ctx.out.ok() } else { ctx.out.null() }
-        }
-    },
+        summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+        since: "1.0.0",
+        handler: setCommand),
     Command("setnx", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-            summary: "Set the string value of a key only when the key doesn't exist.") { ctx throws(CommandError) in
-        var options = SetOptions()
-        options.condition = .ifAbsent
-        ctx.out.integer(try setGeneric(ctx, keyIndex: 1, valueIndex: 2, options: options) ? 1 : 0)
-    },
+        summary: "Set the string value of a key only when the key doesn't exist.",
+        handler: setnxCommand),
     Command("setex", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
-            summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
-            since: "2.0.0") { ctx throws(CommandError) in
-        var options = SetOptions()
-        options.expiry = .at(try absoluteDeadline(try ctx.args.integer(2), seconds: true, relative: true, now: ctx.now, command: "setex"))
-        try setGeneric(ctx, keyIndex: 1, valueIndex: 3, options: options)
-        ctx.out.ok()
-    },
+        summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+        since: "2.0.0",
+        handler: setexCommand),
     Command("psetex", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
-            summary: "Sets both string value and expiration time in milliseconds of a key.",
-            since: "2.6.0") { ctx throws(CommandError) in
-        var options = SetOptions()
-        options.expiry = .at(try absoluteDeadline(try ctx.args.integer(2), seconds: false, relative: true, now: ctx.now, command: "psetex"))
-        try setGeneric(ctx, keyIndex: 1, valueIndex: 3, options: options)
-        ctx.out.ok()
-    },
+        summary: "Sets both string value and expiration time in milliseconds of a key.",
+        since: "2.6.0",
+        handler: psetexCommand),
     Command("getset", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-            summary: "Returns the previous string value of a key after setting it to a new value.") { ctx throws(CommandError) in
-        var options = SetOptions()
-        options.returnOld = true
-        try setGeneric(ctx, keyIndex: 1, valueIndex: 2, options: options)
-    },
+        summary: "Returns the previous string value of a key after setting it to a new value.",
+        handler: getsetCommand),
     Command("getdel", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
-            summary: "Returns the string value of a key after deleting the key.", since: "6.2.0") { ctx throws(CommandError) in
-        let key = ctx.args.key(1)
-        let removed = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Bool in
-            let index = table.lookupForWrite(key, now: ctx.now)
-            guard try ctx.replyLookup(table, index), let index else { return false }
-            table.remove(at: index)
-            return true
-        }
-        if removed { ctx.noteDirty() }
-    },
+        summary: "Returns the string value of a key after deleting the key.", since: "6.2.0",
+        handler: getdelCommand),
     Command("getex", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
-            summary: "Returns the string value of a key after setting its expiration time.", since: "6.2.0") { ctx throws(CommandError) in
-        var expiry = ExpiryArgument.none
-        let args = ctx.args
-        var index = 2
-        while index < args.count {
-            let hasNext = index + 1 < args.count
-            if case .none = expiry, args.matches(index, "PERSIST") {
-                expiry = .persist
-            } else if case .none = expiry, hasNext,
-                args.matches(index, "EX") || args.matches(index, "PX") || args.matches(index, "EXAT")
-                    || args.matches(index, "PXAT")
-            {
-                let seconds = args.matches(index, "EX") || args.matches(index, "EXAT")
-                let relative = args.matches(index, "EX") || args.matches(index, "PX")
-                expiry = .at(try absoluteDeadline(try args.integer(index + 1), seconds: seconds, relative: relative,
-                                                  now: ctx.now, command: "getex"))
-                index += 1
-            } else {
-                throw .syntax
-            }
-            index += 1
-        }
-        let key = args.key(1)
-        try ctx.store.write(ctx.database, key) { table throws(CommandError) in
-            let index = table.lookupForWrite(key, now: ctx.now)
-            guard try ctx.replyLookup(table, index), let found = index else { return }
-            switch expiry {
-            case .at(let deadline) where deadline <= ctx.now:
-                table.remove(at: found)
-                ctx.noteDirty()
-            case .at(let deadline):
-                table.setExpiry(at: found, deadline)
-                ctx.noteDirty()
-            case .persist:
-                if table.expiresAt(at: found) != 0 {
-                    table.setExpiry(at: found, 0)
-                    ctx.noteDirty()
-                }
-            case .none, .keepTTL:
-                break
-            }
-        }
-    },
+        summary: "Returns the string value of a key after setting its expiration time.", since: "6.2.0",
+        handler: getexCommand),
     Command("mget", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "string",
-            summary: "Atomically returns the string values of one or more keys.") { ctx throws(CommandError) in
-        let args = ctx.args
-        let keys = (1..<args.count).map { args.key($0) }
-        // All shards read-locked together: an MSET is seen entirely or not at all.
-        ctx.store.withKeys(database: ctx.database, hashes: keys.map(\.hash), exclusive: false) { group in
-            ctx.out.arrayHeader(keys.count)
-            for key in keys {
-                group.readTable(database: ctx.database, hash: key.hash) { table in
-                    if let index = table.lookup(key, now: ctx.now), table.isString(at: index) {
-                        ctx.noteLookup(hit: true)
-                        table.withStringBytes(at: index) { ctx.out.bulk($0) }
-                    } else {
-                        ctx.noteLookup(hit: false)
-                        ctx.out.null()
-                    }
-                }
-            }
-        }
-    },
+        summary: "Atomically returns the string values of one or more keys.",
+        handler: mgetCommand),
     Command("mset", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
-            summary: "Atomically creates or modifies the string values of one or more keys.",
-            since: "1.0.1") { ctx throws(CommandError) in
-        try msetGeneric(ctx, onlyIfAllAbsent: false)
-        ctx.out.ok()
-    },
+        summary: "Atomically creates or modifies the string values of one or more keys.",
+        since: "1.0.1",
+        handler: msetCommand),
     Command("msetnx", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
-            summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
-            since: "1.0.1") { ctx throws(CommandError) in
-        ctx.out.integer(try msetGeneric(ctx, onlyIfAllAbsent: true) ? 1 : 0)
-    },
+        summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        since: "1.0.1",
+        handler: msetnxCommand),
     Command("append", arity: 3, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
-            summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
-            since: "2.0.0") { ctx throws(CommandError) in
-        let key = ctx.args.key(1)
-        let suffix = ctx.args[2]
-        let limit = ctx.maxBulkLength
-        let length = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Int in
-            guard let index = table.lookupForWrite(key, now: ctx.now) else {
-                table.insert(key, string: suffix, now: ctx.now)
-                return suffix.count
-            }
-            let current = try table.stringLength(at: index)
-            guard current + suffix.count <= limit else { throw .stringTooLong }
-            return table.modifyValue(at: index) { value -> Int in
-                switch value {
-                case .string(var bytes):
-                    value = .string([])  // drop the table's reference so the append happens in place
-                    bytes.append(contentsOf: suffix)
-                    value = .string(bytes)
-                    return bytes.count
-                }
-            }
-        }
-        ctx.noteDirty()
-        ctx.out.integer(length)
-    },
+        summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+        since: "2.0.0",
+        handler: appendCommand),
     Command("strlen", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
-            summary: "Returns the length of a string value.", since: "2.2.0") { ctx throws(CommandError) in
-        let key = ctx.args.key(1)
-        let length = try ctx.store.read(ctx.database, key) { table throws(CommandError) -> Int in
-            guard let index = table.lookup(key, now: ctx.now) else { return 0 }
-            return try table.stringLength(at: index)
-        }
-        ctx.out.integer(length)
-    },
+        summary: "Returns the length of a string value.", since: "2.2.0",
+        handler: strlenCommand),
     Command("incr", arity: 2, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-            summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.") {
-        ctx throws(CommandError) in try incrementBy(ctx, 1)
-    },
+        summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+        handler: incrCommand),
     Command("decr", arity: 2, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-            summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.") {
-        ctx throws(CommandError) in try incrementBy(ctx, -1)
-    },
+        summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+        handler: decrCommand),
     Command("incrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-            summary: "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.") {
-        ctx throws(CommandError) in try incrementBy(ctx, try ctx.args.integer(2))
-    },
+        summary: "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        handler: incrbyCommand),
     Command("decrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-            summary: "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.") {
-        ctx throws(CommandError) in
-        let amount = try ctx.args.integer(2)
-        guard amount != Int64.min else { throw CommandError("ERR decrement would overflow") }
-        try incrementBy(ctx, -amount)
-    },
+        summary: "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
+        handler: decrbyCommand),
     Command("incrbyfloat", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-            summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-            since: "2.6.0") { ctx throws(CommandError) in
-        let increment = try ctx.args.double(2)
-        let key = ctx.args.key(1)
-        let text = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> [UInt8] in
-            let existing = table.lookupForWrite(key, now: ctx.now)
-            var current = 0.0
-            if let existing {
-                guard let value = try table.withString(at: existing, { parseDouble($0) }) else { throw .notFloat }
-                current = value
-            }
-            let sum = current + increment
-            guard sum.isFinite else { throw CommandError("ERR increment would produce NaN or Infinity") }
-            let text = Array(formatHumanFriendly(sum).utf8)
-            text.withUnsafeBytes { bytes in
-                if let existing { table.setString(at: existing, bytes) } else { table.insert(key, string: bytes, now: ctx.now) }
-            }
-            return text
-        }
-        ctx.noteDirty()
-        ctx.out.bulk(text)
-    },
+        summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        since: "2.6.0",
+        handler: incrbyfloatCommand),
     Command("getrange", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: "string",
-            summary: "Returns a substring of the string stored at a key.", since: "2.4.0", complexity: "O(N)") {
-        ctx throws(CommandError) in try getRange(ctx)
-    },
+        summary: "Returns a substring of the string stored at a key.", since: "2.4.0", complexity: "O(N)",
+        handler: getrangeCommand),
     Command("substr", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: "string",
-            summary: "Returns a substring from a string value.", complexity: "O(N)") {
-        ctx throws(CommandError) in try getRange(ctx)
-    },
+        summary: "Returns a substring from a string value.", complexity: "O(N)",
+        handler: substrCommand),
     Command("setrange", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
-            summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
-            since: "2.2.0") { ctx throws(CommandError) in
-        let offset = try ctx.args.integer(2)
-        guard offset >= 0 else { throw CommandError("ERR offset is out of range") }
-        let patch = ctx.args[3]
-        let key = ctx.args.key(1)
-        let limit = ctx.maxBulkLength
-        let length = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Int in
-            let existing = table.lookupForWrite(key, now: ctx.now)
-            let currentLength = try existing.map { index throws(CommandError) in try table.stringLength(at: index) } ?? 0
-            if patch.count == 0 { return currentLength }
-            // Compared without adding, so an offset near Int64.max can't overflow.
-            guard offset <= Int64(limit) - Int64(patch.count) else { throw .stringTooLong }
-            let end = Int(offset) + patch.count
-            func apply(_ bytes: inout [UInt8]) {
-                if bytes.count < end { bytes.append(contentsOf: repeatElement(0, count: end - bytes.count)) }
-                bytes.withUnsafeMutableBytes { target in
-                    UnsafeMutableRawBufferPointer(rebasing: target[Int(offset)..<end]).copyMemory(from: patch)
-                }
-            }
-            guard let existing else {
-                var bytes: [UInt8] = []
-                apply(&bytes)
-                bytes.withUnsafeBytes { table.insert(key, string: $0, now: ctx.now) }
-                return bytes.count
-            }
-            return table.modifyValue(at: existing) { value -> Int in
-                switch value {
-                case .string(var bytes):
-                    value = .string([])
-                    apply(&bytes)
-                    value = .string(bytes)
-                    return bytes.count
-                }
-            }
-        }
-        if patch.count > 0 { ctx.noteDirty() }
-        ctx.out.integer(length)
-    },
+        summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
+        since: "2.2.0",
+        handler: setrangeCommand),
 ]
 
 /// MSET and MSETNX: every shard involved is write-locked for the whole command, so readers see all of it or
