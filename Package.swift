@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Dependencies point down: shoal-server → ShoalServer → {RESP, ShoalPersistence → {ShoalStore, CLZ4}}.
+// Dependencies point down: shoal-server → ShoalServer → {RESP, ShoalPersistence → {ShoalStore, CLZ4}}, and
+// everything may use ShoalPosix (→ CShoalPosix), the one syscall wrapper.
 let package = Package(
     name: "Shoal",
     platforms: [.macOS(.v15)],
@@ -17,19 +18,21 @@ let package = Package(
     targets: [
         // epoll, accept4, eventfd and rwlock attributes: absent from `import Glibc` without _GNU_SOURCE.
         .target(name: "CShoalPosix"),
+        // The low layer every module may use: syscalls with EINTR/EAGAIN handled once, a TSan-visible mutex.
+        .target(name: "ShoalPosix", dependencies: ["CShoalPosix"]),
         .target(name: "RESP"),
-        .target(name: "ShoalStore", dependencies: ["CShoalPosix"]),
+        .target(name: "ShoalStore", dependencies: ["CShoalPosix", "ShoalPosix"]),
         // liblz4 from the system (Debian: liblz4-dev): snapshot files are standard LZ4 frames.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
-        .target(name: "ShoalPersistence", dependencies: ["ShoalStore", "CLZ4"]),
+        .target(name: "ShoalPersistence", dependencies: ["ShoalStore", "ShoalPosix", "CLZ4"]),
         .target(
             name: "ShoalServer",
             dependencies: [
-                "RESP", "ShoalStore", "ShoalPersistence", "CShoalPosix",
+                "RESP", "ShoalStore", "ShoalPersistence", "CShoalPosix", "ShoalPosix",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "shoal-server", dependencies: ["ShoalServer"]),
+        .executableTarget(name: "shoal-server", dependencies: ["ShoalServer", "ShoalPosix"]),
         // The load generator: its own RESP client (the RESP target), independent of the server.
         .executableTarget(
             name: "shoal-bench",
@@ -45,6 +48,6 @@ let package = Package(
         .testTarget(name: "ShoalStoreTests", dependencies: ["ShoalStore"]),
         // Fixtures/ is read by path (#filePath), not bundled.
         .testTarget(name: "ShoalPersistenceTests", dependencies: ["ShoalPersistence", "ShoalStore"], exclude: ["Fixtures"]),
-        .testTarget(name: "ShoalServerTests", dependencies: ["ShoalServer", "RESP", "ShoalStore"]),
+        .testTarget(name: "ShoalServerTests", dependencies: ["ShoalServer", "RESP", "ShoalStore", "ShoalPosix"]),
     ]
 )

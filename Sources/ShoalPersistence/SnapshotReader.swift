@@ -1,3 +1,4 @@
+import ShoalPosix
 import ShoalStore
 
 #if canImport(Glibc)
@@ -185,13 +186,11 @@ public enum SnapshotReader {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw SnapshotError(file: path, "can't stat: \(errorText())") }
         var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw SnapshotError(file: path, "read failed: \(errorText())", fileOffset: offset) }
-            offset += count
+        let count: Int
+        do throws(SystemError) { count = try Syscall.readFully(fd, into: &bytes) } catch {
+            throw SnapshotError(file: path, "read failed: \(error)")
         }
+        guard count == bytes.count else { throw SnapshotError(file: path, "read failed: file shrank", fileOffset: count) }
         return bytes
     }
 }

@@ -1,3 +1,4 @@
+import ShoalPosix
 import ShoalStore
 
 #if canImport(Glibc)
@@ -146,14 +147,8 @@ private struct FrameSink {
     mutating func finish() throws(SnapshotError) { try flush() }
 
     private mutating func flush() throws(SnapshotError) {
-        var offset = 0
-        while offset < pending.count {
-            let written = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw SnapshotError(file: path, "write failed: \(errorText())")
-            }
-            offset += written
+        do throws(SystemError) { try Syscall.writeAll(fd, pending) } catch {
+            throw SnapshotError(file: path, "write failed: \(String(cString: strerror(error.errno)))")
         }
         fileBytes += pending.count
         pending.removeAll(keepingCapacity: true)

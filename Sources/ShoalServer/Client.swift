@@ -1,3 +1,4 @@
+import ShoalPosix
 import RESP
 import ShoalStore
 import Synchronization

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import ShoalPosix
 import Glibc
 #endif
 import RESP

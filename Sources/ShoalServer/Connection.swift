@@ -1,3 +1,4 @@
+import ShoalPosix
 import Logging
 import RESP
 import ShoalStore

@@ -1,3 +1,4 @@
+import ShoalPosix
 import CShoalPosix
 import Logging
 import RESP
@@ -71,7 +72,7 @@ final class EventLoop: @unchecked Sendable {
     /// Interrupts epoll_wait from another thread (CLIENT KILL, shutdown).
     func wake() {
         var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        _ = try? Syscall.write(wakeFD, &one, 8)
     }
 
     /// The wall clock when `epoll_wait` last returned: it dates every command of that batch (Redis likewise
@@ -84,10 +85,11 @@ final class EventLoop: @unchecked Sendable {
         var events = [UInt32](repeating: 0, count: 256)
         while !stopping.load(ordering: .acquiring) {
             let timeout = pendingFlush.isEmpty ? max(1, 1000 / max(server.hz.load(ordering: .relaxed), 1)) : 0
-            let count = cshoal_epoll_wait(epollFD, &datas, &events, 256, Int32(timeout))
-            if count < 0 {
-                if errno == EINTR { continue }
-                logger.warning("epoll_wait failed: \(SystemError("epoll_wait"))")
+            let count: Int32
+            do throws(SystemError) {
+                count = try Syscall.check("epoll_wait") { cshoal_epoll_wait(epollFD, &datas, &events, 256, Int32(timeout)) }
+            } catch {
+                logger.warning("epoll_wait failed: \(error)")
                 break
             }
             if count > 0 { now = currentTimeMilliseconds() }
@@ -96,7 +98,7 @@ final class EventLoop: @unchecked Sendable {
                 let flags = events[position]
                 if id == Self.wakeID {
                     var value: UInt64 = 0
-                    _ = read(wakeFD, &value, 8)
+                    _ = try? Syscall.read(wakeFD, &value, 8)
                     closeKilledClients()
                 } else if id < Self.firstConnectionID {
                     acceptClients(listener: listeners[Int(id - Self.firstListenerID)])
@@ -193,7 +195,7 @@ final class EventLoop: @unchecked Sendable {
     private func refuse(_ fd: Int32, _ message: String) {
         bump(stats.rejectedConnections)
         var message = message
-        message.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
+        message.withUTF8 { _ = try? Syscall.write(fd, $0.baseAddress!, $0.count) }
         close(fd)
     }
 

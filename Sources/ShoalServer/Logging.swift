@@ -1,3 +1,4 @@
+import ShoalPosix
 import Logging
 import Synchronization
 
@@ -16,14 +17,8 @@ public struct ShoalLogHandler: LogHandler {
         func write(_ line: String) {
             var line = line
             fd.withLock { fd in
-                line.withUTF8 { bytes in
-                    var offset = 0
-                    while offset < bytes.count {
-                        let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                        if written <= 0 { if errno == EINTR { continue } else { break } }
-                        offset += written
-                    }
-                }
+                // A log line that can't be written (full disk, closed stderr) is dropped, not retried forever.
+                line.withUTF8 { bytes in try? Syscall.writeAll(fd, UnsafeRawBufferPointer(bytes)) }
             }
         }
     }

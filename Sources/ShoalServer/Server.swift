@@ -1,3 +1,4 @@
+import ShoalPosix
 import CShoalPosix
 import Logging
 import RESP

@@ -1,3 +1,4 @@
+import ShoalPosix
 import CShoalPosix
 
 #if canImport(Glibc)

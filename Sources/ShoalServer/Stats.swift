@@ -1,3 +1,4 @@
+import ShoalPosix
 import Synchronization
 
 /// Counters owned by one event loop. Only the owning loop adds to them, so `bump` is a relaxed load and

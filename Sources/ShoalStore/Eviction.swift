@@ -1,3 +1,5 @@
+import ShoalPosix
+
 /// `maxmemory-policy`, with Redis's names and meaning.
 public enum EvictionPolicy: String, Sendable, CaseIterable {
     case noEviction = "noeviction"
@@ -30,7 +32,7 @@ public enum EvictionOutcome: Sendable, Equatable {
 
 /// The best eviction candidates seen so far (highest score = best to evict), kept across calls like
 /// Redis's `EvictionPoolLRU`: sampling a few keys per call still converges on good victims.
-final class EvictionPool: @unchecked Sendable {
+final class EvictionPool: Sendable {
     struct Candidate {
         var score: UInt64
         var shard: Int
@@ -38,34 +40,25 @@ final class EvictionPool: @unchecked Sendable {
     }
 
     static let size = 16
-    private let lock = ReadWriteLock()
-    private var candidates: [Candidate] = []  // ascending by score
+    private let candidates = Locked<[Candidate]>([])  // ascending by score
 
     func insert(_ candidate: Candidate) {
-        lock.lockWrite()
-        defer { lock.unlock() }
-        if let existing = candidates.firstIndex(where: { $0.shard == candidate.shard && $0.key == candidate.key }) {
-            candidates.remove(at: existing)
+        candidates.withLock { candidates in
+            if let existing = candidates.firstIndex(where: { $0.shard == candidate.shard && $0.key == candidate.key }) {
+                candidates.remove(at: existing)
+            }
+            if candidates.count >= Self.size {
+                guard candidate.score > candidates[0].score else { return }
+                candidates.removeFirst()
+            }
+            let position = candidates.firstIndex { $0.score > candidate.score } ?? candidates.count
+            candidates.insert(candidate, at: position)
         }
-        if candidates.count >= Self.size {
-            guard candidate.score > candidates[0].score else { return }
-            candidates.removeFirst()
-        }
-        let position = candidates.firstIndex { $0.score > candidate.score } ?? candidates.count
-        candidates.insert(candidate, at: position)
     }
 
-    func popBest() -> Candidate? {
-        lock.lockWrite()
-        defer { lock.unlock() }
-        return candidates.popLast()
-    }
+    func popBest() -> Candidate? { candidates.withLock { $0.popLast() } }
 
-    func removeAll() {
-        lock.lockWrite()
-        candidates.removeAll()
-        lock.unlock()
-    }
+    func removeAll() { candidates.withLock { $0.removeAll() } }
 }
 
 extension Keyspace {

@@ -1,3 +1,4 @@
+import ShoalPosix
 import Logging
 import ShoalPersistence
 import ShoalServer
@@ -41,14 +42,7 @@ func readFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = read(fd, &chunk, chunk.count)
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 { break }
-        bytes.append(contentsOf: chunk[..<count])
-    }
+    guard let bytes = try? Syscall.readToEnd(fd) else { return nil }
     return String(decoding: bytes, as: UTF8.self)
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ShoalPosix
 import ShoalServer
 import RESP
 import Synchronization
