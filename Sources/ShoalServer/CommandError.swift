@@ -36,4 +36,83 @@ public struct CommandError: Error, Equatable, CustomStringConvertible {
     public static func unknownSubcommand(_ subcommand: String, of command: String) -> CommandError {
         CommandError("ERR unknown subcommand '\(subcommand.prefix(128))'. Try \(command.uppercased()) HELP.")
     }
+
+    // MARK: - The rest of Redis's texts (connection, keys, expiry, strings, server)
+
+    public static let clientIDNotPositive = CommandError("ERR client-id should be greater than 0")
+    public static let decrementOverflow = CommandError("ERR decrement would overflow")
+    public static let gtAndLt = CommandError("ERR GT and LT options at the same time are not compatible")
+    public static let invalidClientID = CommandError("ERR Invalid client ID")
+    public static let invalidFirstDB = CommandError("ERR invalid first DB index")
+    public static let invalidSecondDB = CommandError("ERR invalid second DB index")
+    public static let noProto = CommandError("NOPROTO unsupported protocol version")
+    public static let noShutdownInProgress = CommandError("ERR No shutdown in progress.")
+    public static let noSuchClient = CommandError("ERR No such client")
+    public static let notFinite = CommandError("ERR increment would produce NaN or Infinity")
+    public static let nxWithOtherConditions = CommandError(
+        "ERR NX and XX, GT or LT options at the same time are not compatible")
+    public static let offsetOutOfRange = CommandError("ERR offset is out of range")
+    public static let protocolVersionNotInteger = CommandError("ERR Protocol version is not an integer or out of range")
+    public static let saveInProgress = CommandError("ERR Background save already in progress")
+    public static let shutdownFailed = CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
+
+    public static func lfuNotSelected(_ note: String) -> CommandError {
+        CommandError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. \(note)")
+    }
+
+    public static func lfuSelected(_ note: String) -> CommandError {
+        CommandError("ERR An LFU maxmemory policy is selected, idle time not tracked. \(note)")
+    }
+
+    public static func configSetFailed(_ name: String, _ reason: String) -> CommandError {
+        CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - \(reason)")
+    }
+
+    public static func helloSyntax(_ option: String) -> CommandError {
+        CommandError("ERR Syntax error in HELLO option '\(option)'")
+    }
+
+    public static func unknownClientType(_ type: String) -> CommandError {
+        CommandError("ERR Unknown client type '\(type)'")
+    }
+
+    public static func configSetUnknownOption(_ option: String) -> CommandError {
+        CommandError("ERR Unknown option or number of arguments for CONFIG SET - '\(option)'")
+    }
+
+    public static func unrecognizedOption(_ option: String) -> CommandError {
+        CommandError("ERR Unrecognized option '\(option)'")
+    }
+
+    public static func unsupportedOption(_ option: String) -> CommandError {
+        CommandError("ERR Unsupported option \(option)")
+    }
+
+    public static func unknownCommand(_ name: String, arguments described: String) -> CommandError {
+        CommandError("ERR unknown command '\(name.prefix(128))', with args beginning with: \(described)")
+    }
+
+    public static func saveFailed(_ description: String) -> CommandError { CommandError("ERR \(description)") }
+
+    // MARK: - Transactions (multi.c)
+
+    public static let execAbort = CommandError("EXECABORT Transaction discarded because of previous errors.")
+    public static let execWithoutMulti = CommandError("ERR EXEC without MULTI")
+    public static let discardWithoutMulti = CommandError("ERR DISCARD without MULTI")
+    public static let nestedMulti = CommandError("ERR MULTI calls can not be nested")
+    public static let watchInsideMulti = CommandError("ERR WATCH inside MULTI is not allowed")
+
+    /// EXEC refused as a whole for a reason found at EXEC time (OOM, MISCONF), as Redis's `execCommandAbort`.
+    public static func execAborted(because error: CommandError) -> CommandError {
+        CommandError("EXECABORT Transaction discarded because of: \(error.text)")
+    }
+
+    // MARK: - Persistence
+
+    /// Redis's text for writes refused after a failed save.
+    public static let misconf = CommandError(
+        "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands "
+            + "that may modify the data set are disabled, because this instance is configured to report errors during "
+            + "writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for "
+            + "details about the RDB error.")
 }

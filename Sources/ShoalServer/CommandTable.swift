@@ -215,7 +215,7 @@ extension ServerState {
         }
         // After a failed save, refuse writes (and PING, so monitoring notices) until a save succeeds, as Redis.
         if snapshots.writesBlocked.load(ordering: .relaxed) && (command.flags.contains(.write) || command.name == "ping") {
-            refuse(client, command, misconfError)
+            refuse(client, command, CommandError.misconf)
             return
         }
         if queuing, let transaction = client.transaction {
@@ -271,7 +271,7 @@ extension ServerState {
             described += "'\(String(args.string(index).prefix(128 - described.utf8.count)))' "
             index += 1
         }
-        return CommandError("ERR unknown command '\(args.string(0).prefix(128))', with args beginning with: \(described)")
+        return CommandError.unknownCommand(args.string(0), arguments: described)
     }
 }
 

@@ -55,9 +55,9 @@ final class Snapshotter: Sendable {
     func saveNow(
         reason: String, copy: (() -> PointInTimeCopy)? = nil
     ) throws(CommandError) {
-        guard begin() else { throw CommandError("ERR Background save already in progress") }
+        guard begin() else { throw .saveInProgress }
         let result = perform(reason: reason, copy: copy)
-        if case .failure(let error) = result { throw CommandError("ERR \(error.description)") }
+        if case .failure(let error) = result { throw .saveFailed(error.description) }
     }
 
     /// BGSAVE: starts a background save.

@@ -48,19 +48,6 @@ struct WatchedKey {
     let token: WatchToken
 }
 
-extension CommandError {
-    static let execAbort = CommandError("EXECABORT Transaction discarded because of previous errors.")
-    static let execWithoutMulti = CommandError("ERR EXEC without MULTI")
-    static let discardWithoutMulti = CommandError("ERR DISCARD without MULTI")
-    static let nestedMulti = CommandError("ERR MULTI calls can not be nested")
-    static let watchInsideMulti = CommandError("ERR WATCH inside MULTI is not allowed")
-
-    /// EXEC refused as a whole for a reason found at EXEC time (OOM, MISCONF), as Redis's `execCommandAbort`.
-    static func execAborted(because error: CommandError) -> CommandError {
-        CommandError("EXECABORT Transaction discarded because of: \(error.text)")
-    }
-}
-
 /// The shards a transaction's queue (and its watched keys) can reach, and whether any of it writes.
 ///
 /// Keys come from each command's key positions, in the database that command will run in (a queued SELECT
@@ -149,7 +136,7 @@ extension ServerState {
         {
             throw .execAborted(because: .outOfMemory)
         }
-        if writes && snapshots.writesBlocked.load(ordering: .relaxed) { throw .execAborted(because: misconfError) }
+        if writes && snapshots.writesBlocked.load(ordering: .relaxed) { throw .execAborted(because: CommandError.misconf) }
         let plan = TransactionPlan(
             queue: transaction.queue, database: client.database, watched: watched, keyspace: keyspace)
         keyspace.withShards(plan.ids, exclusive: plan.exclusive) { group in

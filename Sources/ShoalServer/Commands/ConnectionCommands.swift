@@ -75,9 +75,9 @@ func helloCommand(_ ctx: CommandContext) throws(CommandError) {
     var version = ctx.client.protocolVersion
     if args.count >= 2 {
         guard let requested = parseInt64(args[1]) else {
-            throw CommandError("ERR Protocol version is not an integer or out of range")
+            throw .protocolVersionNotInteger
         }
-        guard requested == 2 || requested == 3 else { throw CommandError("NOPROTO unsupported protocol version") }
+        guard requested == 2 || requested == 3 else { throw .noProto }
         version = Int(requested)
     }
     var name: String?
@@ -91,7 +91,7 @@ func helloCommand(_ ctx: CommandContext) throws(CommandError) {
             name = try validateClientName(args[index + 1], error: clientNameError)
             index += 2
         } else {
-            throw CommandError("ERR Syntax error in HELLO option '\(args.string(index))'")
+            throw .helloSyntax(args.string(index))
         }
     }
     guard ctx.client.authenticated else {
@@ -175,7 +175,7 @@ func clientGetnameCommand(_ ctx: CommandContext) throws(CommandError) {
 func clientSetinfoCommand(_ ctx: CommandContext) throws(CommandError) {
     let isName = ctx.args.matches(2, "LIB-NAME")
     guard isName || ctx.args.matches(2, "LIB-VER") else {
-        throw CommandError("ERR Unrecognized option '\(ctx.args.string(2))'")
+        throw .unrecognizedOption(ctx.args.string(2))
     }
     let value = try validateClientName(
         ctx.args[3], error: "ERR \(isName ? "lib-name" : "lib-ver") cannot contain spaces, newlines or special characters.")
@@ -191,7 +191,7 @@ func clientListCommand(_ ctx: CommandContext) throws(CommandError) {
         if args.matches(index, "TYPE"), index + 1 < args.count {
             let type = args.lowercased(index + 1)
             guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
-                throw CommandError("ERR Unknown client type '\(args.string(index + 1))'")
+                throw .unknownClientType(args.string(index + 1))
             }
             if type != "normal" { ids = [] }
             index += 2
@@ -199,7 +199,7 @@ func clientListCommand(_ ctx: CommandContext) throws(CommandError) {
             var wanted = ids ?? []
             index += 1
             while index < args.count {
-                guard let id = parseInt64(args[index]), id > 0 else { throw CommandError("ERR Invalid client ID") }
+                guard let id = parseInt64(args[index]), id > 0 else { throw .invalidClientID }
                 wanted.insert(Int(id))
                 index += 1
             }
@@ -286,7 +286,7 @@ func killClients(_ ctx: CommandContext) throws(CommandError) {
             guard index + 1 < args.count else { throw .syntax }
             if args.matches(index, "ID") {
                 guard let value = parseInt64(args[index + 1]), value > 0 else {
-                    throw CommandError("ERR client-id should be greater than 0")
+                    throw .clientIDNotPositive
                 }
                 id = Int(value)
             } else if args.matches(index, "ADDR") {
@@ -298,7 +298,7 @@ func killClients(_ ctx: CommandContext) throws(CommandError) {
             } else if args.matches(index, "TYPE") {
                 let type = args.lowercased(index + 1)
                 guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
-                    throw CommandError("ERR Unknown client type '\(args.string(index + 1))'")
+                    throw .unknownClientType(args.string(index + 1))
                 }
                 if type != "normal" { matchNone = true }
             } else if args.matches(index, "SKIPME") {
@@ -328,7 +328,7 @@ func killClients(_ ctx: CommandContext) throws(CommandError) {
         }
     }
     if oldForm {
-        guard killed > 0 else { throw CommandError("ERR No such client") }
+        guard killed > 0 else { throw .noSuchClient }
         ctx.out.ok()
     } else {
         ctx.out.integer(killed)

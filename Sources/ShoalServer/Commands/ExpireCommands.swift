@@ -15,10 +15,10 @@ func expireGeneric(_ ctx: CommandContext, seconds: Bool, relative: Bool) throws(
         else if args.matches(index, "XX") { xx = true }
         else if args.matches(index, "GT") { gt = true }
         else if args.matches(index, "LT") { lt = true }
-        else { throw CommandError("ERR Unsupported option \(args.string(index))") }
+        else { throw .unsupportedOption(args.string(index)) }
     }
-    if nx && (xx || gt || lt) { throw CommandError("ERR NX and XX, GT or LT options at the same time are not compatible") }
-    if gt && lt { throw CommandError("ERR GT and LT options at the same time are not compatible") }
+    if nx && (xx || gt || lt) { throw .nxWithOtherConditions }
+    if gt && lt { throw .gtAndLt }
     // Zero or negative is allowed here: a deadline already past deletes the key.
     let deadline = try deadline(amount, seconds: seconds, relative: relative, now: ctx.now, command: name)
     let key = args.key(1)

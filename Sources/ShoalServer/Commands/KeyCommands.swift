@@ -237,8 +237,8 @@ func flushallCommand(_ ctx: CommandContext) throws(CommandError) {
 }
 
 func swapdbCommand(_ ctx: CommandContext) throws(CommandError) {
-    guard let first = parseInt64(ctx.args[1]) else { throw CommandError("ERR invalid first DB index") }
-    guard let second = parseInt64(ctx.args[2]) else { throw CommandError("ERR invalid second DB index") }
+    guard let first = parseInt64(ctx.args[1]) else { throw .invalidFirstDB }
+    guard let second = parseInt64(ctx.args[2]) else { throw .invalidSecondDB }
     let count = Int64(ctx.store.databaseCount)
     guard first >= 0, first < count, second >= 0, second < count else { throw .dbIndexOutOfRange }
     ctx.store.swapDatabases(Int(first), Int(second))

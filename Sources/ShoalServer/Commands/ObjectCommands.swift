@@ -43,7 +43,7 @@ let objectCommands: [Command] = [
         Command("idletime", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "generic",
                 summary: "Returns the time since the last access to a Redis object.", since: "2.2.3") { ctx throws(CommandError) in
             guard ctx.store.keyspace.accessPolicy.tracking == .lru else {
-                throw CommandError("ERR An LFU maxmemory policy is selected, idle time not tracked. \(policyNote)")
+                throw .lfuSelected(policyNote)
             }
             try inspect(ctx) { table, index throws(CommandError) in
                 ctx.out.integer(ctx.server.idleSeconds(table.accessSlot(at: index), now: ctx.now))
@@ -53,7 +53,7 @@ let objectCommands: [Command] = [
                 summary: "Returns the logarithmic access frequency counter of a Redis object.", since: "4.0.0") {
             ctx throws(CommandError) in
             guard ctx.store.keyspace.accessPolicy.tracking == .lfu else {
-                throw CommandError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. \(policyNote)")
+                throw .lfuNotSelected(policyNote)
             }
             try inspect(ctx) { table, index throws(CommandError) in
                 ctx.out.integer(ctx.server.lfuCounter(table.accessSlot(at: index), now: ctx.now))

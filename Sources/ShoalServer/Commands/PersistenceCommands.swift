@@ -20,7 +20,7 @@ func bgsaveCommand(_ ctx: CommandContext) throws(CommandError) {
         ctx.server.snapshots.schedule()
         ctx.out.simple("Background saving scheduled")
     case .alreadyRunning:
-        throw CommandError("ERR Background save already in progress")
+        throw .saveInProgress
     }
 }
 
@@ -41,10 +41,3 @@ let persistenceCommands: [Command] = [
         summary: "Returns the Unix timestamp of the last successful save to disk.",
         handler: lastsaveCommand),
 ]
-
-/// Redis's text for writes refused after a failed save.
-let misconfError = CommandError(
-    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands "
-        + "that may modify the data set are disabled, because this instance is configured to report errors during "
-        + "writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for "
-        + "details about the RDB error.")

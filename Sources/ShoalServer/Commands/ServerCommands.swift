@@ -29,7 +29,7 @@ func shutdownCommand(_ ctx: CommandContext) throws(CommandError) {
         if ctx.args.matches(index, "NOSAVE") { request = .noSave }
         else if ctx.args.matches(index, "SAVE") { request = .save }
         else if ctx.args.matches(index, "NOW") || ctx.args.matches(index, "FORCE") { continue }
-        else if ctx.args.matches(index, "ABORT") { throw CommandError("ERR No shutdown in progress.") }
+        else if ctx.args.matches(index, "ABORT") { throw .noShutdownInProgress }
         else { throw .syntax }
     }
     // Save first, as Redis does: if it fails the server keeps running and says so.
@@ -39,10 +39,10 @@ func shutdownCommand(_ ctx: CommandContext) throws(CommandError) {
             try ctx.server.snapshots.saveNow(reason: "SHUTDOWN")
         } catch {
             ctx.server.logger.warning("Error trying to save the DB, can't exit: \(error.text)")
-            throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
+            throw .shutdownFailed
         }
     }
-    guard ctx.server.requestShutdown(.noSave) else { throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.") }
+    guard ctx.server.requestShutdown(.noSave) else { throw .shutdownFailed }
     // Like Redis, a successful SHUTDOWN sends no reply: the connection just closes.
     ctx.client.closeAfterReply = true
 }
@@ -113,13 +113,13 @@ func configSetCommand(_ ctx: CommandContext) throws(CommandError) {
         for index in stride(from: 2, to: args.count, by: 2) {
             let name = args.lowercased(index)
             guard let option = ConfigOption.byName[name] else {
-                throw CommandError("ERR Unknown option or number of arguments for CONFIG SET - '\(args.string(index))'")
+                throw .configSetUnknownOption(args.string(index))
             }
             guard names.insert(name).inserted else {
-                throw CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - duplicate parameter")
+                throw .configSetFailed(name, "duplicate parameter")
             }
             guard option.mutable else {
-                throw CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - can't set immutable config")
+                throw .configSetFailed(name, "can't set immutable config")
             }
             let value = args.string(index + 1)
             let words = name == "save" || name == "client-output-buffer-limit"
@@ -127,7 +127,7 @@ func configSetCommand(_ ctx: CommandContext) throws(CommandError) {
             do throws(ConfigError) {
                 try option.set(&updated, words)
             } catch {
-                throw CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - \(error.message)")
+                throw .configSetFailed(name, error.message)
             }
         }
         config = updated

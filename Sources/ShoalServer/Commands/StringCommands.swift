@@ -259,7 +259,7 @@ func incrbyCommand(_ ctx: CommandContext) throws(CommandError) {
 
 func decrbyCommand(_ ctx: CommandContext) throws(CommandError) {
     let amount = try ctx.args.integer(2)
-    guard amount != Int64.min else { throw CommandError("ERR decrement would overflow") }
+    guard amount != Int64.min else { throw .decrementOverflow }
     try incrementBy(ctx, -amount)
 }
 
@@ -274,7 +274,7 @@ func incrbyfloatCommand(_ ctx: CommandContext) throws(CommandError) {
             current = value
         }
         let sum = current + increment
-        guard sum.isFinite else { throw CommandError("ERR increment would produce NaN or Infinity") }
+        guard sum.isFinite else { throw .notFinite }
         let text = Array(formatHumanFriendly(sum).utf8)
         text.withUnsafeBytes { bytes in
             if let existing { table.setString(at: existing, bytes) } else { table.insert(key, string: bytes, now: ctx.now) }
@@ -295,7 +295,7 @@ func substrCommand(_ ctx: CommandContext) throws(CommandError) {
 
 func setrangeCommand(_ ctx: CommandContext) throws(CommandError) {
     let offset = try ctx.args.integer(2)
-    guard offset >= 0 else { throw CommandError("ERR offset is out of range") }
+    guard offset >= 0 else { throw .offsetOutOfRange }
     let patch = ctx.args[3]
     let key = ctx.args.key(1)
     let limit = ctx.maxBulkLength
