@@ -17,16 +17,16 @@ public indirect enum RESPValue: Equatable, Sendable, CustomStringConvertible {
 
     public static func == (lhs: RESPValue, rhs: RESPValue) -> Bool {
         switch (lhs, rhs) {
-        case let (.simple(a), .simple(b)), let (.error(a), .error(b)), let (.verbatim(a), .verbatim(b)),
-            let (.bigNumber(a), .bigNumber(b)):
+        case (.simple(let a), .simple(let b)), (.error(let a), .error(let b)), (.verbatim(let a), .verbatim(let b)),
+            (.bigNumber(let a), .bigNumber(let b)):
             return a == b
-        case let (.integer(a), .integer(b)): return a == b
-        case let (.bulk(a), .bulk(b)): return a == b
-        case let (.array(a), .array(b)), let (.set(a), .set(b)), let (.push(a), .push(b)): return a == b
+        case (.integer(let a), .integer(let b)): return a == b
+        case (.bulk(let a), .bulk(let b)): return a == b
+        case (.array(let a), .array(let b)), (.set(let a), .set(let b)), (.push(let a), .push(let b)): return a == b
         case (.null, .null): return true
-        case let (.double(a), .double(b)): return a == b || (a.isNaN && b.isNaN)
-        case let (.boolean(a), .boolean(b)): return a == b
-        case let (.map(a), .map(b)):
+        case (.double(let a), .double(let b)): return a == b || (a.isNaN && b.isNaN)
+        case (.boolean(let a), .boolean(let b)): return a == b
+        case (.map(let a), .map(let b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         default: return false
         }
@@ -88,15 +88,22 @@ private func parseReplyValue(
         return items
     }
     switch marker {
-    case UInt8(ascii: "+"): position = afterLine; return .simple(text())
-    case UInt8(ascii: "-"): position = afterLine; return .error(text())
+    case UInt8(ascii: "+"):
+        position = afterLine
+        return .simple(text())
+    case UInt8(ascii: "-"):
+        position = afterLine
+        return .error(text())
     case UInt8(ascii: ":"):
         guard let value = parseInt64(line) else { throw ProtocolError("bad integer") }
         position = afterLine
         return .integer(value)
     case UInt8(ascii: "$"), UInt8(ascii: "="), UInt8(ascii: "!"):
         guard let length = parseInt64(line) else { throw ProtocolError("bad bulk length") }
-        if length < 0 { position = afterLine; return .null }
+        if length < 0 {
+            position = afterLine
+            return .null
+        }
         let end = afterLine + Int(length)
         guard end + 2 <= buffer.count else { return nil }
         let payload = Array(UnsafeRawBufferPointer(rebasing: buffer[afterLine..<end]))
@@ -106,7 +113,10 @@ private func parseReplyValue(
         return .bulk(payload)
     case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
         guard let count = parseInt64(line) else { throw ProtocolError("bad aggregate length") }
-        if count < 0 { position = afterLine; return .null }
+        if count < 0 {
+            position = afterLine
+            return .null
+        }
         var cursor = afterLine
         guard let items = try aggregate(count, &cursor) else { return nil }
         position = cursor
@@ -131,22 +141,27 @@ private func parseReplyValue(
             return try parseReplyValue(buffer, &position, depth: depth + 1)
         }
         return .map(pairs)
-    case UInt8(ascii: "_"): position = afterLine; return .null
+    case UInt8(ascii: "_"):
+        position = afterLine
+        return .null
     case UInt8(ascii: ","):
         let string = text()
-        let value: Double? = switch string {
-        case "inf": .infinity
-        case "-inf": -.infinity
-        case "nan": .nan
-        default: Double(string)
-        }
+        let value: Double? =
+            switch string {
+            case "inf": .infinity
+            case "-inf": -.infinity
+            case "nan": .nan
+            default: Double(string)
+            }
         guard let value else { throw ProtocolError("bad double") }
         position = afterLine
         return .double(value)
     case UInt8(ascii: "#"):
         position = afterLine
         return .boolean(line.first == UInt8(ascii: "t"))
-    case UInt8(ascii: "("): position = afterLine; return .bigNumber(text())
+    case UInt8(ascii: "("):
+        position = afterLine
+        return .bigNumber(text())
     default:
         throw ProtocolError("unexpected reply type '\(Character(Unicode.Scalar(marker)))'")
     }

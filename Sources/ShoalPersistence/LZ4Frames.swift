@@ -40,7 +40,9 @@ final class FrameDecoder {
 
     /// Decompresses the frame that starts at `offset` into `output` (replacing its contents).
     /// - Returns: the offset just past the frame.
-    func decodeFrame(_ file: UnsafeRawBufferPointer, at offset: Int, into output: inout [UInt8]) throws(LZ4Failure) -> Int {
+    func decodeFrame(
+        _ file: UnsafeRawBufferPointer, at offset: Int, into output: inout [UInt8]
+    ) throws(LZ4Failure) -> Int {
         output.removeAll(keepingCapacity: true)
         var position = offset
         var chunk = [UInt8](repeating: 0, count: 1 << 20)

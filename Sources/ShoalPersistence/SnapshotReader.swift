@@ -2,7 +2,7 @@ import ShoalPosix
 import ShoalStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What reading a snapshot found.
@@ -29,7 +29,8 @@ public enum SnapshotReader {
         path: String, into keyspace: Keyspace, now: Milliseconds, progress: (SnapshotReadStats) -> Void = { _ in }
     ) throws(SnapshotError) -> SnapshotReadStats? {
         guard access(path, F_OK) == 0 else { return nil }
-        return try read(path: path, now: now, databases: keyspace.databaseCount, progress: progress) { database, key, entry in
+        return try read(path: path, now: now, databases: keyspace.databaseCount, progress: progress) {
+            database, key, entry in
             keyspace.load(database: database, key: key, entry: entry, now: now)
         }
     }
@@ -60,11 +61,13 @@ public enum SnapshotReader {
         var sawTrailer = false
         func parse(_ bytes: UnsafeRawBufferPointer) throws(SnapshotError) {
             func fail(_ message: String, at local: Int? = nil) -> SnapshotError {
-                SnapshotError(file: path, message, fileOffset: fileOffset, streamOffset: local.map { streamOffset + $0 })
+                SnapshotError(
+                    file: path, message, fileOffset: fileOffset, streamOffset: local.map { streamOffset + $0 })
             }
             func nextFrame() throws(SnapshotError) {
                 guard fileOffset < bytes.count else {
-                    throw fail(sawTrailer ? "unexpected data" : "truncated file: no trailer (the snapshot is incomplete)")
+                    throw fail(
+                        sawTrailer ? "unexpected data" : "truncated file: no trailer (the snapshot is incomplete)")
                 }
                 do throws(LZ4Failure) {
                     fileOffsetAfterFrame = try decoder.decodeFrame(bytes, at: fileOffset, into: &frame)
@@ -82,7 +85,9 @@ public enum SnapshotReader {
             reader.position = 8
             let version = reader.littleEndian(UInt16.self) ?? 0
             guard version >= 1 && version <= SnapshotFormat.version else {
-                throw fail("snapshot format version \(version) is newer than this Shoal understands (\(SnapshotFormat.version))", at: 8)
+                throw fail(
+                    "snapshot format version \(version) is newer than this Shoal understands (\(SnapshotFormat.version))",
+                    at: 8)
             }
             stats.formatVersion = version
             _ = reader.littleEndian(UInt16.self)
@@ -108,7 +113,9 @@ public enum SnapshotReader {
                     guard let stored = reader.littleEndian(UInt32.self), reader.atEnd else {
                         throw fail("malformed trailer", at: reader.position)
                     }
-                    crc = frame.withUnsafeBytes { CRC32.update(crc, UnsafeRawBufferPointer(rebasing: $0[..<crcPosition])) }
+                    crc = frame.withUnsafeBytes {
+                        CRC32.update(crc, UnsafeRawBufferPointer(rebasing: $0[..<crcPosition]))
+                    }
                     guard Int(recordTotal) == recordBytes else {
                         throw fail("trailer says \(recordTotal) record bytes, found \(recordBytes)", at: 1)
                     }
@@ -116,7 +123,9 @@ public enum SnapshotReader {
                         throw fail("trailer says \(keys) keys, found \(stats.keys + stats.expiredSkipped)", at: 1)
                     }
                     guard stored == crc else {
-                        throw fail("checksum mismatch (stored \(stored), computed \(crc)): the file is corrupt", at: crcPosition)
+                        throw fail(
+                            "checksum mismatch (stored \(stored), computed \(crc)): the file is corrupt",
+                            at: crcPosition)
                     }
                     streamOffset += frame.count
                     fileOffset = fileOffsetAfterFrame
@@ -129,13 +138,19 @@ public enum SnapshotReader {
                     let opcode = reader.byte()!
                     switch SnapshotFormat.Opcode(rawValue: opcode) {
                     case .database:
-                        guard let value = reader.varint() else { throw fail("truncated database record", at: recordStart) }
+                        guard let value = reader.varint() else {
+                            throw fail("truncated database record", at: recordStart)
+                        }
                         guard value < UInt64(databases) else {
-                            throw fail("database \(value) is out of range (the server has \(databases) databases)", at: recordStart)
+                            throw fail(
+                                "database \(value) is out of range (the server has \(databases) databases)",
+                                at: recordStart)
                         }
                         database = Int(value)
                     case .string:
-                        guard database >= 0 else { throw fail("key record before any database record", at: recordStart) }
+                        guard database >= 0 else {
+                            throw fail("key record before any database record", at: recordStart)
+                        }
                         guard let expiresAt = reader.varint(), let keyLength = reader.varint(),
                             let key = reader.bytes(keyLength), let valueLength = reader.varint(),
                             let value = reader.bytes(valueLength)
@@ -151,7 +166,9 @@ public enum SnapshotReader {
                     case .end:
                         throw fail("trailer inside a record frame", at: recordStart)
                     case nil:
-                        throw fail("unknown record type 0x\(String(opcode, radix: 16, uppercase: true)) (written by a newer Shoal?)", at: recordStart)
+                        throw fail(
+                            "unknown record type 0x\(String(opcode, radix: 16, uppercase: true)) (written by a newer Shoal?)",
+                            at: recordStart)
                     }
                 }
                 crc = CRC32.update(crc, frame)
@@ -190,7 +207,9 @@ public enum SnapshotReader {
         do throws(SystemError) { count = try Syscall.readFully(fd, into: &bytes) } catch {
             throw SnapshotError(file: path, "read failed: \(error)")
         }
-        guard count == bytes.count else { throw SnapshotError(file: path, "read failed: file shrank", fileOffset: count) }
+        guard count == bytes.count else {
+            throw SnapshotError(file: path, "read failed: file shrank", fileOffset: count)
+        }
         return bytes
     }
 }

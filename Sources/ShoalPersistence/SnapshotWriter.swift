@@ -2,7 +2,7 @@ import ShoalPosix
 import ShoalStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What one save did.
@@ -30,7 +30,8 @@ public enum SnapshotWriter {
     ) throws(SnapshotError) -> SnapshotWriteStats {
         let started = monotonicMicroseconds()
         let destination = directory.hasSuffix("/") ? directory + filename : directory + "/" + filename
-        let temporary = (directory.hasSuffix("/") ? directory : directory + "/")
+        let temporary =
+            (directory.hasSuffix("/") ? directory : directory + "/")
             + "temp-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).shoal"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SnapshotError(file: temporary, "can't create temporary file: \(errorText())") }
@@ -137,9 +138,13 @@ private struct FrameSink {
         if rawBytes == 0 { headerBytes = stream.count }
         rawBytes += stream.count
         let result: Result<Void, LZ4Failure> = stream.withUnsafeBytes { source in
-            do throws(LZ4Failure) { return .success(try compressFrame(source, into: &pending)) } catch { return .failure(error) }
+            do throws(LZ4Failure) { return .success(try compressFrame(source, into: &pending)) } catch {
+                return .failure(error)
+            }
         }
-        if case .failure(let error) = result { throw SnapshotError(file: path, "LZ4 compression failed: \(error.message)") }
+        if case .failure(let error) = result {
+            throw SnapshotError(file: path, "LZ4 compression failed: \(error.message)")
+        }
         stream.removeAll(keepingCapacity: true)
         if pending.count >= 1 << 20 { try flush() }
     }

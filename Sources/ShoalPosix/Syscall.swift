@@ -1,7 +1,7 @@
 import CShoalPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A failed system call: what was attempted and the errno it failed with.
@@ -27,16 +27,21 @@ public enum IOResult<Value> {
 /// else becomes a `SystemError` naming the call (SwiftNIO's `System.swift` does the same).
 public enum Syscall {
     @inline(__always)
-    public static func read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) throws(SystemError) -> IOResult<Int> {
+    public static func read(
+        _ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int
+    ) throws(SystemError) -> IOResult<Int> {
         try retrying("read") { Glibc.read(fd, buffer, count) }
     }
 
     @inline(__always)
-    public static func write(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) throws(SystemError) -> IOResult<Int> {
+    public static func write(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) throws(SystemError) -> IOResult<Int>
+    {
         try retrying("write") { Glibc.write(fd, buffer, count) }
     }
 
-    public static func accept(_ fd: Int32, _ address: UnsafeMutableRawPointer, _ length: inout UInt32)
+    public static func accept(
+        _ fd: Int32, _ address: UnsafeMutableRawPointer, _ length: inout UInt32
+    )
         throws(SystemError) -> IOResult<Int32>
     {
         var length2 = length
@@ -81,7 +86,9 @@ extension Syscall {
     public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) {
         var offset = 0
         while offset < bytes.count {
-            let written = try check("write") { Int32(truncatingIfNeeded: Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)) }
+            let written = try check("write") {
+                Int32(truncatingIfNeeded: Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset))
+            }
             offset += Int(written)
         }
     }
@@ -90,7 +97,9 @@ extension Syscall {
     public static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {
         var offset = 0
         while offset < buffer.count {
-            let count = try check("read") { Int32(truncatingIfNeeded: Glibc.read(fd, buffer.baseAddress! + offset, buffer.count - offset)) }
+            let count = try check("read") {
+                Int32(truncatingIfNeeded: Glibc.read(fd, buffer.baseAddress! + offset, buffer.count - offset))
+            }
             if count == 0 { break }
             offset += Int(count)
         }

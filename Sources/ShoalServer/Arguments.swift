@@ -7,14 +7,12 @@ public struct Arguments {
     let base: UnsafeRawPointer?
     let spans: UnsafeBufferPointer<ArgSpan>
 
-
     init(base: UnsafeRawPointer?, spans: UnsafeBufferPointer<ArgSpan>) {
         self.base = base
         self.spans = spans
     }
 
     public var count: Int { spans.count }
-
 
     public subscript(_ index: Int) -> UnsafeRawBufferPointer {
         let span = spans[index]

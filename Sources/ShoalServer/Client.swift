@@ -1,5 +1,5 @@
-import ShoalPosix
 import RESP
+import ShoalPosix
 import ShoalStore
 import Synchronization
 

@@ -114,7 +114,11 @@ struct CommandName: Hashable {
         for index in 0..<bytes.count {
             var byte = bytes[index]
             if byte >= 65 && byte <= 90 { byte |= 0x20 }
-            if index < 8 { low |= UInt64(byte) << UInt64(index * 8) } else { high |= UInt64(byte) << UInt64((index - 8) * 8) }
+            if index < 8 {
+                low |= UInt64(byte) << UInt64(index * 8)
+            } else {
+                high |= UInt64(byte) << UInt64((index - 8) * 8)
+            }
         }
         self.low = low
         self.high = high
@@ -154,7 +158,9 @@ public final class CommandTable: Sendable {
         self.flattened = flattened
         var index: [CommandName: Int] = [:]
         for (position, command) in commands.enumerated() {
-            guard let name = CommandName(command.name) else { preconditionFailure("command name too long: \(command.name)") }
+            guard let name = CommandName(command.name) else {
+                preconditionFailure("command name too long: \(command.name)")
+            }
             precondition(index[name] == nil, "duplicate command \(command.name)")
             index[name] = position
         }
@@ -214,7 +220,9 @@ extension ServerState {
             return
         }
         // After a failed save, refuse writes (and PING, so monitoring notices) until a save succeeds, as Redis.
-        if snapshots.writesBlocked.load(ordering: .relaxed) && (command.flags.contains(.write) || command.name == "ping") {
+        if snapshots.writesBlocked.load(ordering: .relaxed)
+            && (command.flags.contains(.write) || command.name == "ping")
+        {
             refuse(client, command, CommandError.misconf)
             return
         }

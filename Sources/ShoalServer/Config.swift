@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import ShoalPosix
-import Glibc
-#endif
 import RESP
 import Synchronization
+
+#if canImport(Glibc)
+    import ShoalPosix
+    import Glibc
+#endif
 
 /// Every setting, with Redis's names where Redis has the option. Defaults match Redis 7 (and
 /// `conf/shoal.conf`, which documents each one).
@@ -21,8 +22,10 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxmemorySamples = 5
     public var lfuLogFactor = 10
     public var lfuDecayTime = 1
-    public var save: [SaveRule] = [SaveRule(seconds: 3600, changes: 1), SaveRule(seconds: 300, changes: 100),
-                                   SaveRule(seconds: 60, changes: 10000)]
+    public var save: [SaveRule] = [
+        SaveRule(seconds: 3600, changes: 1), SaveRule(seconds: 300, changes: 100),
+        SaveRule(seconds: 60, changes: 10000),
+    ]
     public var dir = "."
     public var dbfilename = "dump.shoal"
     /// As Redis: after a failed save, refuse writes (MISCONF) until a save succeeds.
@@ -83,7 +86,8 @@ struct ConfigOption: Sendable {
         _ name: String, _ path: WritableKeyPath<ServerConfig, Int> & Sendable, mutable: Bool = true,
         range: ClosedRange<Int> = 0...Int.max
     ) -> ConfigOption {
-        ConfigOption(name: name, mutable: mutable, get: { String($0[keyPath: path]) }) { config, args throws(ConfigError) in
+        ConfigOption(name: name, mutable: mutable, get: { String($0[keyPath: path]) }) {
+            config, args throws(ConfigError) in
             guard args.count == 1 else { throw .badDirective }
             guard let value = Int(args[0]) else { throw .notInteger }
             guard range.contains(value) else {
@@ -93,17 +97,22 @@ struct ConfigOption: Sendable {
         }
     }
 
-    static func memory(_ name: String, _ path: WritableKeyPath<ServerConfig, Int> & Sendable, mutable: Bool = true)
+    static func memory(
+        _ name: String, _ path: WritableKeyPath<ServerConfig, Int> & Sendable, mutable: Bool = true
+    )
         -> ConfigOption
     {
-        ConfigOption(name: name, mutable: mutable, get: { String($0[keyPath: path]) }) { config, args throws(ConfigError) in
+        ConfigOption(name: name, mutable: mutable, get: { String($0[keyPath: path]) }) {
+            config, args throws(ConfigError) in
             guard args.count == 1 else { throw .badDirective }
             guard let value = parseMemory(args[0]) else { throw .notMemory }
             config[keyPath: path] = value
         }
     }
 
-    static func boolean(_ name: String, _ path: WritableKeyPath<ServerConfig, Bool> & Sendable, mutable: Bool = true)
+    static func boolean(
+        _ name: String, _ path: WritableKeyPath<ServerConfig, Bool> & Sendable, mutable: Bool = true
+    )
         -> ConfigOption
     {
         ConfigOption(name: name, mutable: mutable, get: { $0[keyPath: path] ? "yes" : "no" }) {
@@ -125,7 +134,9 @@ struct ConfigOption: Sendable {
             guard args.count == 1 else { throw .badDirective }
             if let choices {
                 let value = args[0].lowercased()
-                guard choices.contains(value) else { throw ConfigError("argument(s) must be one of the following: \(choices.joined(separator: ", "))") }
+                guard choices.contains(value) else {
+                    throw ConfigError("argument(s) must be one of the following: \(choices.joined(separator: ", "))")
+                }
                 config[keyPath: path] = value
             } else {
                 config[keyPath: path] = args[0]
@@ -137,8 +148,10 @@ struct ConfigOption: Sendable {
 /// Parses Redis memory values: `1000`, `1k` (1000), `1kb` (1024), `100mb`, `1gb`, case-insensitive.
 public func parseMemory(_ text: String) -> Int? {
     let lower = text.lowercased()
-    let units: [(String, Int)] = [("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000),
-                                  ("m", 1_000_000), ("k", 1000), ("b", 1)]
+    let units: [(String, Int)] = [
+        ("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000),
+        ("m", 1_000_000), ("k", 1000), ("b", 1),
+    ]
     for (suffix, multiplier) in units where lower.hasSuffix(suffix) {
         guard let value = Int(lower.dropLast(suffix.count)), value >= 0 else { return nil }
         let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
@@ -163,16 +176,21 @@ extension ConfigOption {
         .integer("tcp-keepalive", \.tcpKeepalive),
         .integer("tcp-backlog", \.tcpBacklog, mutable: false, range: 1...65535),
         .memory("maxmemory", \.maxmemory),
-        .string("maxmemory-policy", \.maxmemoryPolicy, choices: [
-            "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu",
-            "allkeys-random", "noeviction",
-        ]),
+        .string(
+            "maxmemory-policy", \.maxmemoryPolicy,
+            choices: [
+                "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu",
+                "allkeys-random", "noeviction",
+            ]),
         .integer("maxmemory-samples", \.maxmemorySamples, range: 1...64),
         .integer("lfu-log-factor", \.lfuLogFactor, range: 0...1_000_000),
         .integer("lfu-decay-time", \.lfuDecayTime, range: 0...1_000_000),
-        ConfigOption(name: "save", mutable: true, get: { config in
-            config.save.map { "\($0.seconds) \($0.changes)" }.joined(separator: " ")
-        }) { config, args throws(ConfigError) in
+        ConfigOption(
+            name: "save", mutable: true,
+            get: { config in
+                config.save.map { "\($0.seconds) \($0.changes)" }.joined(separator: " ")
+            }
+        ) { config, args throws(ConfigError) in
             if args.count == 1 && args[0].isEmpty {
                 config.save = []
                 return
@@ -206,11 +224,16 @@ extension ConfigOption {
         .integer("hz", \.hz, range: 1...500),
         .memory("client-query-buffer-limit", \.clientQueryBufferLimit),
         .memory("proto-max-bulk-len", \.protoMaxBulkLen),
-        ConfigOption(name: "client-output-buffer-limit", mutable: true, get: { config in
-            "normal \(config.outputBufferHardLimit) \(config.outputBufferSoftLimit) \(config.outputBufferSoftSeconds) "
-                + "replica 268435456 67108864 60 pubsub 33554432 8388608 60"
-        }) { config, args throws(ConfigError) in
-            guard args.count % 4 == 0, !args.isEmpty else { throw ConfigError("Wrong number of arguments in buffer limit configuration.") }
+        ConfigOption(
+            name: "client-output-buffer-limit", mutable: true,
+            get: { config in
+                "normal \(config.outputBufferHardLimit) \(config.outputBufferSoftLimit) \(config.outputBufferSoftSeconds) "
+                    + "replica 268435456 67108864 60 pubsub 33554432 8388608 60"
+            }
+        ) { config, args throws(ConfigError) in
+            guard args.count % 4 == 0, !args.isEmpty else {
+                throw ConfigError("Wrong number of arguments in buffer limit configuration.")
+            }
             var index = 0
             while index < args.count {
                 let kind = args[index].lowercased()
@@ -233,7 +256,9 @@ extension ConfigOption {
         // Accepted for compatibility with tools that read or set them; Shoal has no AOF.
         ConfigOption(name: "appendonly", mutable: true, get: { _ in "no" }) { _, args throws(ConfigError) in
             guard args.count == 1 else { throw .badDirective }
-            guard args[0].lowercased() == "no" else { throw ConfigError("Shoal has no append-only file; use snapshots") }
+            guard args[0].lowercased() == "no" else {
+                throw ConfigError("Shoal has no append-only file; use snapshots")
+            }
         },
     ]
 
@@ -255,7 +280,8 @@ extension ServerConfig {
             let line = rawLine.trimmingSpaces()
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let words = splitArguments(line) else {
-                throw Self.fatal(source: "\(source), line \(number + 1)", line: line, "Unbalanced quotes in configuration line")
+                throw Self.fatal(
+                    source: "\(source), line \(number + 1)", line: line, "Unbalanced quotes in configuration line")
             }
             guard let name = words.first else { continue }
             do throws(ConfigError) {
@@ -291,7 +317,8 @@ extension ServerConfig {
     }
 
     static func fatal(source: String, line: String, _ message: String) -> ConfigError {
-        ConfigError("""
+        ConfigError(
+            """
 
             *** FATAL CONFIG FILE ERROR (Shoal \(shoalVersion)) ***
             Reading the configuration file, at \(source)
@@ -304,7 +331,8 @@ extension ServerConfig {
     func matching(_ pattern: String) -> [(String, String)] {
         let patternBytes = Array(pattern.utf8)
         return ConfigOption.all.compactMap { option in
-            globMatch(patternBytes, Array(option.name.utf8), caseInsensitive: true) ? (option.name, option.get(self)) : nil
+            globMatch(patternBytes, Array(option.name.utf8), caseInsensitive: true)
+                ? (option.name, option.get(self)) : nil
         }
     }
 }

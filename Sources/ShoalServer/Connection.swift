@@ -1,10 +1,10 @@
-import ShoalPosix
 import Logging
 import RESP
+import ShoalPosix
 import ShoalStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One client connection, owned by one event loop for its whole life.
@@ -68,7 +68,8 @@ final class Connection {
         session.handle.lastInteraction.store(loop.now, ordering: .relaxed)
         if input.readableCount > loop.queryBufferLimit {
             loop.logger.warning(
-                "Closing client that reached max query buffer length: id=\(session.id) addr=\(session.handle.address) qbuf=\(input.readableCount)")
+                "Closing client that reached max query buffer length: id=\(session.id) addr=\(session.handle.address) qbuf=\(input.readableCount)"
+            )
             return false
         }
         return drive(server: server, loop: loop)
@@ -95,7 +96,8 @@ final class Connection {
             } catch {
                 session.out.error("ERR \(error.description)")
                 session.closeAfterReply = true
-                server.logger.info("Protocol error (\(error.message)) from client: id=\(session.id) addr=\(session.handle.address)")
+                server.logger.info(
+                    "Protocol error (\(error.message)) from client: id=\(session.id) addr=\(session.handle.address)")
                 parser.resetCommandState()
                 break
             }
@@ -127,7 +129,9 @@ final class Connection {
                 }
             }
             guard case .success(let result) = attempt else {
-                if case .failure(let error) = attempt { loop.logger.info("Error writing to client \(session.handle.address): \(error)") }
+                if case .failure(let error) = attempt {
+                    loop.logger.info("Error writing to client \(session.handle.address): \(error)")
+                }
                 return false
             }
             guard case .processed(let count) = result else { break }
@@ -137,7 +141,9 @@ final class Connection {
         if written == session.out.count {
             session.out.discardFront(written)
             written = 0
-            if session.out.bytes.capacity > 4 * 1024 * 1024 { session.out = ReplyBuffer(protocolVersion: session.out.protocolVersion) }
+            if session.out.bytes.capacity > 4 * 1024 * 1024 {
+                session.out = ReplyBuffer(protocolVersion: session.out.protocolVersion)
+            }
             softLimitSince = 0
             if session.closeAfterReply { return false }
         } else if written > 1024 * 1024 {
@@ -161,7 +167,8 @@ final class Connection {
         let pending = pendingOutput
         let limits = loop.outputLimits
         if limits.hard > 0 && pending > limits.hard {
-            loop.logger.warning("Client id=\(session.id) addr=\(session.handle.address) closed for overcoming of output buffer limits.")
+            loop.logger.warning(
+                "Client id=\(session.id) addr=\(session.handle.address) closed for overcoming of output buffer limits.")
             return false
         }
         if limits.soft > 0 && pending > limits.soft {
@@ -169,7 +176,9 @@ final class Connection {
             if softLimitSince == 0 {
                 softLimitSince = now
             } else if now - softLimitSince > Int64(limits.softSeconds) * 1_000_000 {
-                loop.logger.warning("Client id=\(session.id) addr=\(session.handle.address) closed for overcoming of output buffer limits.")
+                loop.logger.warning(
+                    "Client id=\(session.id) addr=\(session.handle.address) closed for overcoming of output buffer limits."
+                )
                 return false
             }
         } else {

@@ -1,12 +1,12 @@
-import ShoalPosix
 import CShoalPosix
 import Logging
 import RESP
+import ShoalPosix
 import ShoalStore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One epoll loop on its own thread. It owns its listeners (SO_REUSEPORT: the kernel spreads new connections
@@ -49,7 +49,9 @@ final class EventLoop: @unchecked Sendable {
         logger = server.logger
         epollFD = try Syscall.check("epoll_create1") { cshoal_epoll_create() }
         wakeFD = try Syscall.check("eventfd") { cshoal_eventfd() }
-        try Syscall.check("epoll_ctl(eventfd)") { cshoal_epoll_ctl(epollFD, Epoll.add, wakeFD, Epoll.input, Self.wakeID) }
+        try Syscall.check("epoll_ctl(eventfd)") {
+            cshoal_epoll_ctl(epollFD, Epoll.add, wakeFD, Epoll.input, Self.wakeID)
+        }
         for (offset, fd) in listeners.enumerated() {
             try Syscall.check("epoll_ctl(listener)") {
                 cshoal_epoll_ctl(epollFD, Epoll.add, fd, Epoll.input, Self.firstListenerID + UInt64(offset))
@@ -87,7 +89,9 @@ final class EventLoop: @unchecked Sendable {
             let timeout = pendingFlush.isEmpty ? max(1, 1000 / max(server.hz.load(ordering: .relaxed), 1)) : 0
             let count: Int32
             do throws(SystemError) {
-                count = try Syscall.check("epoll_wait") { cshoal_epoll_wait(epollFD, &datas, &events, 256, Int32(timeout)) }
+                count = try Syscall.check("epoll_wait") {
+                    cshoal_epoll_wait(epollFD, &datas, &events, 256, Int32(timeout))
+                }
             } catch {
                 logger.warning("epoll_wait failed: \(error)")
                 break

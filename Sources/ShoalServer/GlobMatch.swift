@@ -41,7 +41,9 @@ public func globMatch(
                     if pattern[q] == UInt8(ascii: "\\"), q + 1 < pattern.count {
                         q += 1
                         if fold(pattern[q]) == c { matched = true }
-                    } else if q + 2 < pattern.count, pattern[q + 1] == UInt8(ascii: "-"), pattern[q + 2] != UInt8(ascii: "]") {
+                    } else if q + 2 < pattern.count, pattern[q + 1] == UInt8(ascii: "-"),
+                        pattern[q + 2] != UInt8(ascii: "]")
+                    {
                         var low = fold(pattern[q])
                         var high = fold(pattern[q + 2])
                         if low > high { swap(&low, &high) }

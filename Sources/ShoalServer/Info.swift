@@ -1,15 +1,17 @@
-import ShoalPosix
 import CShoalPosix
+import ShoalPosix
 import ShoalStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// INFO, with Redis's section and field names so that tools that parse INFO keep working.
 extension ServerState {
-    static let defaultInfoSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
-                                      "modules", "errorstats", "cluster", "keyspace"]
+    static let defaultInfoSections = [
+        "server", "clients", "memory", "persistence", "stats", "replication", "cpu",
+        "modules", "errorstats", "cluster", "keyspace",
+    ]
     static let allInfoSections = defaultInfoSections + ["commandstats"]
 
     /// `store`: how the keyspace figures are read (pre-locked inside EXEC, which holds every shard for INFO).
@@ -40,15 +42,22 @@ extension ServerState {
         case "server":
             var names = utsname()
             uname(&names)
-            let system = withUnsafeBytes(of: &names.sysname) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            let release = withUnsafeBytes(of: &names.release) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            let machine = withUnsafeBytes(of: &names.machine) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let system = withUnsafeBytes(of: &names.sysname) {
+                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+            }
+            let release = withUnsafeBytes(of: &names.release) {
+                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+            }
+            let machine = withUnsafeBytes(of: &names.machine) {
+                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+            }
             let uptime = (monotonicMicroseconds() - startedMonotonic) / 1_000_000
             return [
                 ("redis_version", redisCompatibilityVersion), ("shoal_version", shoalVersion),
                 ("redis_git_sha1", "00000000"), ("redis_git_dirty", "0"), ("redis_mode", "standalone"),
                 ("os", "\(system) \(release) \(machine)"), ("arch_bits", "64"), ("multiplexing_api", "epoll"),
-                ("process_id", String(getpid())), ("run_id", runID), ("tcp_port", String(tcpPort.load(ordering: .relaxed))),
+                ("process_id", String(getpid())), ("run_id", runID),
+                ("tcp_port", String(tcpPort.load(ordering: .relaxed))),
                 ("server_time_usec", String(currentTimeMilliseconds() * 1000)),
                 ("uptime_in_seconds", String(uptime)), ("uptime_in_days", String(uptime / 86400)),
                 ("hz", String(config.hz)), ("configured_hz", String(config.hz)),
@@ -104,7 +113,9 @@ extension ServerState {
             return name == "cluster" ? [("cluster_enabled", "0")] : []
         case "errorstats":
             var totals: [String: Int] = [:]
-            for stats in loopStats { stats.errorCodes.withLock { for (code, count) in $0 { totals[code, default: 0] += count } } }
+            for stats in loopStats {
+                stats.errorCodes.withLock { for (code, count) in $0 { totals[code, default: 0] += count } }
+            }
             return totals.keys.sorted().map { ("errorstat_\($0)", "count=\(totals[$0]!)") }
         case "commandstats":
             return commands.flattened.compactMap { command in
@@ -114,8 +125,10 @@ extension ServerState {
                 guard calls + rejected > 0 else { return nil }
                 let micros = sumStats { $0.commands[command.statsIndex].microseconds.load(ordering: .relaxed) }
                 let perCall = calls > 0 ? formatRatio(Double(micros) / Double(calls)) : "0.00"
-                return ("cmdstat_\(command.fullName)",
-                        "calls=\(calls),usec=\(micros),usec_per_call=\(perCall),rejected_calls=\(rejected),failed_calls=\(failed)")
+                return (
+                    "cmdstat_\(command.fullName)",
+                    "calls=\(calls),usec=\(micros),usec_per_call=\(perCall),rejected_calls=\(rejected),failed_calls=\(failed)"
+                )
             }
         case "keyspace":
             return store.keyCounts().enumerated().compactMap { database, counts in

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A connection's query buffer: one malloc'd region with a reader and a writer index. Bytes are read from the

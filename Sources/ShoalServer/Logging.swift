@@ -1,9 +1,9 @@
-import ShoalPosix
 import Logging
+import ShoalPosix
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes log lines in Redis's format, `pid:M 22 Nov 2026 03:25:28.123 * message`, to standard output or to
@@ -37,7 +37,9 @@ public struct ShoalLogHandler: LogHandler {
     public var metadataProvider: Logger.MetadataProvider?
 
     /// Opens `logfile` for appending (empty: standard output). Throws when it can't be opened.
-    public static func makeFactory(logfile: String, level: Logger.Level) throws(SystemError)
+    public static func makeFactory(
+        logfile: String, level: Logger.Level
+    ) throws(SystemError)
         -> @Sendable (String) -> any LogHandler
     {
         var fd: Int32 = STDOUT_FILENO
@@ -72,12 +74,13 @@ public struct ShoalLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         let message = event.message
-        let mark: Character = switch event.level {
-        case .trace, .debug: "."
-        case .info: "-"
-        case .notice: "*"
-        default: "#"
-        }
+        let mark: Character =
+            switch event.level {
+            case .trace, .debug: "."
+            case .info: "-"
+            case .notice: "*"
+            default: "#"
+            }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var seconds = now.tv_sec

@@ -1,12 +1,12 @@
-import ShoalPosix
 import CShoalPosix
 import Logging
 import RESP
+import ShoalPosix
 import ShoalStore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How SHUTDOWN asked to stop.
@@ -138,7 +138,8 @@ public final class ServerState: Sendable {
         let handle = ClientHandle(
             id: clients.makeID(), address: "detached:0", localAddress: "detached:0", fd: -1, loopIndex: ioThreads,
             now: currentTimeMilliseconds())
-        return ClientSession(handle: handle, authenticated: config.current.requirepass.isEmpty, stats: loopStats[ioThreads])
+        return ClientSession(
+            handle: handle, authenticated: config.current.requirepass.isEmpty, stats: loopStats[ioThreads])
     }
 
     /// Runs one command given as arguments on a detached session and returns the reply bytes.
@@ -216,8 +217,13 @@ public final class Server: @unchecked Sendable {
                         if port == 0 { port = Sockets.localPort(fd) }
                     }
                 } catch {
-                    for fd in fds { close(fd); opened.removeAll { $0 == fd } }
-                    if optional && (error.errno == EADDRNOTAVAIL || error.errno == EAFNOSUPPORT || error.errno == EINVAL) {
+                    for fd in fds {
+                        close(fd)
+                        opened.removeAll { $0 == fd }
+                    }
+                    if optional
+                        && (error.errno == EADDRNOTAVAIL || error.errno == EAFNOSUPPORT || error.errno == EINVAL)
+                    {
                         state.logger.info("Skipping optional bind address \(host): \(error)")
                         continue
                     }

@@ -1,12 +1,12 @@
-import ShoalPosix
 import CShoalPosix
 import Logging
 import ShoalPersistence
+import ShoalPosix
 import ShoalStore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Saves snapshots: on demand (SAVE, BGSAVE, SHUTDOWN, SIGTERM) and when a `save <seconds> <changes>` rule is
@@ -80,7 +80,9 @@ final class Snapshotter: Sendable {
 
     typealias PointInTimeCopy = (tables: [(ShardID, ShardTable)], pauseMicroseconds: Int64)
 
-    private func perform(reason: String, copy makeCopy: (() -> PointInTimeCopy)? = nil) -> Result<SnapshotWriteStats, SnapshotError> {
+    private func perform(
+        reason: String, copy makeCopy: (() -> PointInTimeCopy)? = nil
+    ) -> Result<SnapshotWriteStats, SnapshotError> {
         let config = state.config.current
         let dirtyBefore = dirty
         let now = currentTimeMilliseconds()
@@ -88,7 +90,9 @@ final class Snapshotter: Sendable {
         var copy = makeCopy?() ?? state.keyspace.pointInTimeCopy()
         let result: Result<SnapshotWriteStats, SnapshotError>
         do throws(SnapshotError) {
-            result = .success(try SnapshotWriter.write(tables: copy.tables, directory: config.dir, filename: config.dbfilename, now: now))
+            result = .success(
+                try SnapshotWriter.write(
+                    tables: copy.tables, directory: config.dir, filename: config.dbfilename, now: now))
         } catch {
             result = .failure(error)
         }
@@ -118,7 +122,8 @@ final class Snapshotter: Sendable {
             state.lastSaveTime.store(now / 1000, ordering: .relaxed)
             writesBlocked.store(false, ordering: .relaxed)
             state.logger.notice(
-                "DB saved on disk: \(stats.keys) keys, \(stats.fileBytes) bytes (\(formatRatio(stats.compressionRatio))x), \(formatRatio(Double(stats.microseconds) / 1e6)) seconds, writers paused \(copy.pauseMicroseconds) µs")
+                "DB saved on disk: \(stats.keys) keys, \(stats.fileBytes) bytes (\(formatRatio(stats.compressionRatio))x), \(formatRatio(Double(stats.microseconds) / 1e6)) seconds, writers paused \(copy.pauseMicroseconds) µs"
+            )
         case .failure(let error):
             writesBlocked.store(config.stopWritesOnBgsaveError && !config.save.isEmpty, ordering: .relaxed)
             state.logger.warning("Snapshot failed: \(error)")

@@ -1,8 +1,8 @@
-import ShoalPosix
 import CShoalPosix
+import ShoalPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Socket addresses and listening sockets.
@@ -24,7 +24,8 @@ enum Sockets {
         defer { freeaddrinfo(info) }
         let family = first.pointee.ai_family
         let fd = try Syscall.check("socket") {
-            socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            socket(
+                family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }
         do throws(SystemError) {
             var yes: Int32 = 1

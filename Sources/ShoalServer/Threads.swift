@@ -1,8 +1,8 @@
-import ShoalPosix
 import CShoalPosix
+import ShoalPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Starts a named pthread running `body`. The closure travels through `Unmanaged` as the thread's argument;
@@ -18,12 +18,14 @@ func startThread(name: String, _ body: @escaping @Sendable () -> Void) -> pthrea
     }
     let box = Unmanaged.passRetained(Box(name: name, body: body)).toOpaque()
     var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { argument in
-        let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
-        cshoal_set_thread_name(String(box.name.prefix(15)))
-        box.body()
-        return nil
-    }, box)
+    let rc = pthread_create(
+        &thread, nil,
+        { argument in
+            let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+            cshoal_set_thread_name(String(box.name.prefix(15)))
+            box.body()
+            return nil
+        }, box)
     precondition(rc == 0, "pthread_create failed: \(rc)")
     return thread
 }

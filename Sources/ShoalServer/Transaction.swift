@@ -136,7 +136,9 @@ extension ServerState {
         {
             throw .execAborted(because: .outOfMemory)
         }
-        if writes && snapshots.writesBlocked.load(ordering: .relaxed) { throw .execAborted(because: CommandError.misconf) }
+        if writes && snapshots.writesBlocked.load(ordering: .relaxed) {
+            throw .execAborted(because: CommandError.misconf)
+        }
         let plan = TransactionPlan(
             queue: transaction.queue, database: client.database, watched: watched, keyspace: keyspace)
         keyspace.withShards(plan.ids, exclusive: plan.exclusive) { group in
@@ -196,31 +198,41 @@ extension ServerState {
 }
 
 let transactionCommands: [Command] = [
-    Command("multi", arity: 1, flags: [.noscript, .loading, .stale, .fast], group: "transactions",
-            summary: "Starts a transaction.", since: "1.2.0") { ctx throws(CommandError) in
+    Command(
+        "multi", arity: 1, flags: [.noscript, .loading, .stale, .fast], group: "transactions",
+        summary: "Starts a transaction.", since: "1.2.0"
+    ) { ctx throws(CommandError) in
         guard ctx.client.transaction == nil else { throw .nestedMulti }
         ctx.client.transaction = TransactionState()
         ctx.out.ok()
     },
-    Command("exec", arity: 1, flags: [.noscript, .loading, .stale], group: "transactions",
-            summary: "Executes all commands in a transaction.", since: "1.2.0",
-            complexity: "Depends on commands in the transaction") { ctx throws(CommandError) in
+    Command(
+        "exec", arity: 1, flags: [.noscript, .loading, .stale], group: "transactions",
+        summary: "Executes all commands in a transaction.", since: "1.2.0",
+        complexity: "Depends on commands in the transaction"
+    ) { ctx throws(CommandError) in
         try ctx.server.exec(ctx)
     },
-    Command("discard", arity: 1, flags: [.noscript, .loading, .stale, .fast], group: "transactions",
-            summary: "Discards a transaction.", since: "2.0.0",
-            complexity: "O(N), when N is the number of queued commands") { ctx throws(CommandError) in
+    Command(
+        "discard", arity: 1, flags: [.noscript, .loading, .stale, .fast], group: "transactions",
+        summary: "Discards a transaction.", since: "2.0.0",
+        complexity: "O(N), when N is the number of queued commands"
+    ) { ctx throws(CommandError) in
         guard ctx.client.transaction != nil else { throw .discardWithoutMulti }
         ctx.server.discardTransaction(ctx.client)
         ctx.out.ok()
     },
-    Command("watch", arity: -2, flags: [.noscript, .loading, .stale, .fast], keys: (1, -1, 1),
-            group: "transactions", summary: "Monitors changes to keys to determine the execution of a transaction.",
-            since: "2.2.0", complexity: "O(1) for every key.") { ctx throws(CommandError) in
+    Command(
+        "watch", arity: -2, flags: [.noscript, .loading, .stale, .fast], keys: (1, -1, 1),
+        group: "transactions", summary: "Monitors changes to keys to determine the execution of a transaction.",
+        since: "2.2.0", complexity: "O(1) for every key."
+    ) { ctx throws(CommandError) in
         try ctx.server.watch(ctx)
     },
-    Command("unwatch", arity: 1, flags: [.noscript, .loading, .stale, .fast], group: "transactions",
-            summary: "Forgets about watched keys of a transaction.", since: "2.2.0") { ctx throws(CommandError) in
+    Command(
+        "unwatch", arity: 1, flags: [.noscript, .loading, .stale, .fast], group: "transactions",
+        summary: "Forgets about watched keys of a transaction.", since: "2.2.0"
+    ) { ctx throws(CommandError) in
         ctx.server.unwatchAll(ctx.client, store: ctx.store)
         ctx.out.ok()
     },

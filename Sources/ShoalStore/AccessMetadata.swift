@@ -31,7 +31,10 @@ public final class AccessPolicy: Sendable {
     }
 
     public var lfu: LFUSettings {
-        get { LFUSettings(logFactor: logFactor.load(ordering: .relaxed), decayMinutes: decayMinutes.load(ordering: .relaxed)) }
+        get {
+            LFUSettings(
+                logFactor: logFactor.load(ordering: .relaxed), decayMinutes: decayMinutes.load(ordering: .relaxed))
+        }
         set {
             logFactor.store(newValue.logFactor, ordering: .relaxed)
             decayMinutes.store(newValue.decayMinutes, ordering: .relaxed)

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Wall-clock time in milliseconds. Expiry deadlines are absolute wall-clock times, as in Redis, so they mean

@@ -73,7 +73,9 @@ extension Keyspace {
         while usedBytes > limit {
             guard policy != .noEviction else { return .nothingEvictable }
             if evictedNow >= maxKeys { return .progressed }
-            let done = policy.isRandom ? evictRandomKey(volatileOnly: policy.volatileOnly)
+            let done =
+                policy.isRandom
+                ? evictRandomKey(volatileOnly: policy.volatileOnly)
                 : evictFromPool(policy: policy, samples: max(1, samples), now: now)
             guard done else { return evictedNow > 0 ? .progressed : .nothingEvictable }
             evictedNow += 1
@@ -92,7 +94,8 @@ extension Keyspace {
         for offset in 0..<count {
             let index = (start + offset) % count
             let removed = writeShard(index: index) { table -> Bool in
-                let victim = volatileOnly ? table.randomVolatileIndex(using: &generator) : table.randomIndex(using: &generator)
+                let victim =
+                    volatileOnly ? table.randomVolatileIndex(using: &generator) : table.randomIndex(using: &generator)
                 guard let victim else { return false }
                 table.remove(at: victim)
                 return true
@@ -123,7 +126,8 @@ extension Keyspace {
                 guard shardHasCandidates(table, volatileOnly: policy.volatileOnly) else { return [] }
                 var picked: [EvictionPool.Candidate] = []
                 for _ in 0..<samples {
-                    let candidate = policy.volatileOnly
+                    let candidate =
+                        policy.volatileOnly
                         ? table.randomVolatileIndex(using: &generator) : table.randomIndex(using: &generator)
                     guard let candidate else { break }
                     let score: UInt64
@@ -133,10 +137,12 @@ extension Keyspace {
                     case .allKeysLFU, .volatileLFU:
                         let slot = table.accessSlot(at: candidate)
                         let counter = AccessMetadata.decayedCounter(slot, now: now, settings: lfu)
-                        let idle = UInt64(max(0, min(AccessMetadata.idleMilliseconds(slot, now: now), Int64(UInt32.max))))
+                        let idle = UInt64(
+                            max(0, min(AccessMetadata.idleMilliseconds(slot, now: now), Int64(UInt32.max))))
                         score = (255 - counter) << 32 | idle  // least frequent first; among equals, the idlest
                     default:
-                        score = UInt64(max(0, AccessMetadata.idleMilliseconds(table.accessSlot(at: candidate), now: now)))
+                        score = UInt64(
+                            max(0, AccessMetadata.idleMilliseconds(table.accessSlot(at: candidate), now: now)))
                     }
                     picked.append(EvictionPool.Candidate(score: score, shard: index, key: table.key(at: candidate)))
                 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Hashes key bytes with the standard library's SipHash, which is seeded randomly per process: a client who

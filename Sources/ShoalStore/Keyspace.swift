@@ -103,7 +103,8 @@ public struct ShardGroup {
     /// Exchanges the contents of two databases (SWAPDB). Observers stay with their database, and every
     /// watched key that exists in either database counts as modified, as Redis's `touchAllWatchedKeysInDb`.
     public func swapDatabases(_ first: Int, _ second: Int) {
-        precondition(exclusive && holdsAll(of: first) && holdsAll(of: second), "ShardGroup: SWAPDB needs both databases")
+        precondition(
+            exclusive && holdsAll(of: first) && holdsAll(of: second), "ShardGroup: SWAPDB needs both databases")
         guard first != second else { return }
         for index in 0..<keyspace.shardsPerDatabase {
             let a = keyspace.shard(ShardID(database: first, shard: index)).table
@@ -299,7 +300,9 @@ public final class Keyspace: @unchecked Sendable {
 
     /// Removes every key of every database atomically.
     public func flushAll() {
-        withShards(allShardIDs(databases: 0..<databaseCount), exclusive: true) { $0.flush(databases: 0..<databaseCount) }
+        withShards(allShardIDs(databases: 0..<databaseCount), exclusive: true) {
+            $0.flush(databases: 0..<databaseCount)
+        }
     }
 
     /// Exchanges the contents of two databases atomically (SWAPDB).
@@ -366,7 +369,8 @@ public final class Keyspace: @unchecked Sendable {
     // MARK: - SCAN and RANDOMKEY
 
     /// One SCAN step over `database`: visits buckets until at least `count` keys were seen (or 10×count empty
-    /// buckets, as Redis bounds the work), calling `body` with the table and index of each live key under the read lock.
+    /// buckets, as Redis bounds the work), calling `body` with the table and index of each live key under the
+    /// read lock.
     /// The cursor carries the shard in its low bits and the shard's bucket cursor above them; 0 starts and
     /// ends a walk. A key present for the whole walk is returned at least once.
     public func scan(
@@ -475,4 +479,3 @@ extension Array where Element: Equatable {
         removeLast(count - write)
     }
 }
-

@@ -1,7 +1,7 @@
 import CShoalPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A pthread read-write lock whose storage is heap-allocated once, so the pthread object never moves.

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One shard's keys: a chained hash table laid out in three flat arrays.
@@ -120,7 +120,8 @@ public struct ShardTable: Sendable {
     @inline(__always)
     private func keyEquals(_ index: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
         withKeyBytes(at: index) { stored in
-            stored.count == bytes.count && (bytes.count == 0 || memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
+            stored.count == bytes.count
+                && (bytes.count == 0 || memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
         }
     }
 
@@ -166,7 +167,8 @@ public struct ShardTable: Sendable {
 
     /// Lends the key's bytes, in place.
     @inline(__always)
-    public func withKeyBytes<R, E: Error>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    public func withKeyBytes<R, E: Error>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R
+    {
         let length = nodes[index].inline.keyLength
         if length != InlineBytes.outOfLine {
             return try nodes[index].inline.withBytes(from: 0, count: Int(length), body)
@@ -191,7 +193,9 @@ public struct ShardTable: Sendable {
 
     /// Lends the bytes of the string value at `index`, in place. Check `isString(at:)` first.
     @inline(__always)
-    public func withStringBytes<R, E: Error>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    public func withStringBytes<R, E: Error>(
+        at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R {
         let length = nodes[index].inline.valueLength
         if length != InlineBytes.outOfLine {
             return try nodes[index].inline.withBytes(from: nodes[index].inline.valueOffset, count: Int(length), body)
@@ -226,8 +230,10 @@ public struct ShardTable: Sendable {
             longKey = Array(key.bytes)
             inline.keyLength = InlineBytes.outOfLine
         }
-        nodes.append(Node(hash: key.hash, expiresAt: expiresAt, next: buckets[bucketIndex], volatileSlot: -1,
-                          inline: inline, longKey: longKey, longValue: nil))
+        nodes.append(
+            Node(
+                hash: key.hash, expiresAt: expiresAt, next: buckets[bucketIndex], volatileSlot: -1,
+                inline: inline, longKey: longKey, longValue: nil))
         buckets[bucketIndex] = Int32(index)
         entryBytes += Self.entryBytes(nodes[index])
         if expiresAt != 0 { addVolatile(index) }
@@ -528,7 +534,9 @@ struct InlineBytes: Sendable {
     }
 
     @inline(__always)
-    func withBytes<R, E: Error>(from offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    func withBytes<R, E: Error>(
+        from offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R {
         try withUnsafeBytes(of: words) { raw throws(E) in
             try body(UnsafeRawBufferPointer(start: raw.baseAddress! + offset, count: count))
         }

@@ -69,12 +69,15 @@ public struct TableReader: TableReading {
     public func entry(at index: Int) -> Entry { table.pointee.entry(at: index) }
 
     @inline(__always)
-    public func withKeyBytes<R, E: Error>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    public func withKeyBytes<R, E: Error>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R
+    {
         try table.pointee.withKeyBytes(at: index, body)
     }
 
     @inline(__always)
-    public func withStringBytes<R, E: Error>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    public func withStringBytes<R, E: Error>(
+        at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R {
         try table.pointee.withStringBytes(at: index, body)
     }
 

@@ -1,7 +1,7 @@
 import RESP
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One blocking connection: send a batch of encoded requests, then read replies one at a time.

@@ -121,5 +121,5 @@ enum Expectation {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

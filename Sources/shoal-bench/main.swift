@@ -12,13 +12,15 @@ let options: Options
 do throws(UsageError) {
     options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
 } catch {
-    FileHandle.standardError.write(Data(((error.message.isEmpty ? "" : "shoal-bench: \(error.message)\n\n") + Options.usage + "\n").utf8))
+    FileHandle.standardError.write(
+        Data(((error.message.isEmpty ? "" : "shoal-bench: \(error.message)\n\n") + Options.usage + "\n").utf8))
     exit(error.message.isEmpty ? 0 : 2)
 }
 
 /// What one thread measured; merged at the end.
 final class ThreadResult: @unchecked Sendable {
-    var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    var histogram = Histogram<UInt64>(
+        lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     var errors: [String: Int] = [:]
     var completed = 0
 }
@@ -30,12 +32,37 @@ final class Shared: @unchecked Sendable {
     private var measuring = false
     private var stop = false
 
-    func add(_ count: Int) { lock.lock(); done += count; lock.unlock() }
-    var completed: Int { lock.lock(); defer { lock.unlock() }; return done }
-    var isMeasuring: Bool { lock.lock(); defer { lock.unlock() }; return measuring }
-    var shouldStop: Bool { lock.lock(); defer { lock.unlock() }; return stop }
-    func startMeasuring() { lock.lock(); measuring = true; done = 0; lock.unlock() }
-    func requestStop() { lock.lock(); stop = true; lock.unlock() }
+    func add(_ count: Int) {
+        lock.lock()
+        done += count
+        lock.unlock()
+    }
+    var completed: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return done
+    }
+    var isMeasuring: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return measuring
+    }
+    var shouldStop: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stop
+    }
+    func startMeasuring() {
+        lock.lock()
+        measuring = true
+        done = 0
+        lock.unlock()
+    }
+    func requestStop() {
+        lock.lock()
+        stop = true
+        lock.unlock()
+    }
 }
 
 func nanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -51,7 +78,9 @@ let perThreadConnections = (0..<options.threads).map { index in
 let budgets: [Int?] = (0..<options.threads).map { index in
     guard let total = totalRequests else { return nil }
     let share = total * perThreadConnections[index] / options.connections
-    return index == 0 ? total - (1..<options.threads).reduce(0) { $0 + total * perThreadConnections[$1] / options.connections } : share
+    return index == 0
+        ? total - (1..<options.threads).reduce(0) { $0 + total * perThreadConnections[$1] / options.connections }
+        : share
 }
 
 let group = DispatchGroup()
@@ -59,8 +88,16 @@ let group = DispatchGroup()
 final class StartupFailure: @unchecked Sendable {
     private let lock = NSLock()
     private var message: String?
-    func set(_ text: String) { lock.lock(); if message == nil { message = text }; lock.unlock() }
-    var value: String? { lock.lock(); defer { lock.unlock() }; return message }
+    func set(_ text: String) {
+        lock.lock()
+        if message == nil { message = text }
+        lock.unlock()
+    }
+    var value: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return message
+    }
 }
 let startupFailure = StartupFailure()
 for index in 0..<options.threads {
@@ -71,7 +108,8 @@ for index in 0..<options.threads {
         var connections: [BenchConnection] = []
         do throws(BenchError) {
             for _ in 0..<perThreadConnections[index] {
-                connections.append(try BenchConnection(host: options.host, port: options.port, password: options.password))
+                connections.append(
+                    try BenchConnection(host: options.host, port: options.port, password: options.password))
             }
         } catch {
             startupFailure.set(error.description)
@@ -134,7 +172,8 @@ for index in 0..<options.threads {
 func check(_ reply: RESPValue, _ expectation: Expectation) -> Bool {
     switch (expectation, reply) {
     case (.ok, .simple("OK")), (.integer, .integer), (.value, .null), (.queued, .simple("QUEUED")): return true
-    case (.okArray(let count), .array(let replies)): return replies.count == count && replies.allSatisfy { $0 == .simple("OK") }
+    case (.okArray(let count), .array(let replies)):
+        return replies.count == count && replies.allSatisfy { $0 == .simple("OK") }
     case (.value(let key), .bulk(let bytes)): return bytes == workload.value(for: key)
     default: return false
     }
@@ -169,8 +208,10 @@ while group.wait(timeout: .now() + 1.0) == .timedOut {
     let now = nanoseconds()
     let done = shared.completed
     let rate = Double(done - lastDone) / (Double(now - lastTime) / 1e9)
-    progress(String(format: "%@%.1fs  %d requests  %.0f req/s", options.label.isEmpty ? "" : options.label + "  ",
-                    Double(now - started) / 1e9, done, rate))
+    progress(
+        String(
+            format: "%@%.1fs  %d requests  %.0f req/s", options.label.isEmpty ? "" : options.label + "  ",
+            Double(now - started) / 1e9, done, rate))
     lastDone = done
     lastTime = now
     if let duration = options.duration, Double(now - started) / 1e9 >= duration { shared.requestStop() }
@@ -189,16 +230,21 @@ for result in results { for (kind, count) in result.errors { errors[kind, defaul
 let completed = results.reduce(0) { $0 + $1.completed }
 let throughput = Double(completed) / elapsed
 func ms(_ microseconds: UInt64) -> Double { Double(microseconds) / 1000 }
-let percentiles: [(String, Double)] = [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)].map {
-    ($0.0, ms(histogram.valueAtPercentile($0.1)))
-} + [("max", ms(histogram.max))]
+let percentiles: [(String, Double)] =
+    [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)].map {
+        ($0.0, ms(histogram.valueAtPercentile($0.1)))
+    } + [("max", ms(histogram.max))]
 let errorTotal = errors.values.reduce(0, +)
 let mix = options.mix.map { "\($0.0.rawValue)=\($0.1)" }.joined(separator: ",")
 progress(String(format: "%.1fs  %d requests  done", elapsed, completed), final: true)
 if options.csv {
-    print("label,mix,connections,pipeline,requests,seconds,rps," + percentiles.map { "\($0.0)_ms" }.joined(separator: ",") + ",errors")
-    print("\"\(options.label)\",\"\(mix)\",\(options.connections),\(options.pipeline),\(completed)," + String(format: "%.3f,%.1f,", elapsed, throughput)
-          + percentiles.map { String(format: "%.3f", $0.1) }.joined(separator: ",") + ",\(errorTotal)")
+    print(
+        "label,mix,connections,pipeline,requests,seconds,rps," + percentiles.map { "\($0.0)_ms" }.joined(separator: ",")
+            + ",errors")
+    print(
+        "\"\(options.label)\",\"\(mix)\",\(options.connections),\(options.pipeline),\(completed),"
+            + String(format: "%.3f,%.1f,", elapsed, throughput)
+            + percentiles.map { String(format: "%.3f", $0.1) }.joined(separator: ",") + ",\(errorTotal)")
 } else if options.json {
     let object: [String: Any] = [
         "label": options.label, "mix": mix, "connections": options.connections, "pipeline": options.pipeline,
@@ -208,7 +254,8 @@ if options.csv {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
 } else {
-    print("""
+    print(
+        """
         \(options.label.isEmpty ? "" : options.label + ": ")\(completed) requests in \(String(format: "%.2f", elapsed)) s \
         (\(mix), \(options.connections) connections, pipeline \(options.pipeline), \(options.keyspace) keys\
         \(options.zipf.map { ", zipf \($0)" } ?? ""), \(options.valueSize)-byte values)

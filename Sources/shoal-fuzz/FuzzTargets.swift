@@ -4,7 +4,7 @@ import ShoalServer
 import ShoalStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The two fuzz targets of issue 7, shared by the libFuzzer build (`scripts/fuzz.sh`) and the corpus replay
@@ -44,8 +44,9 @@ enum FuzzTargets {
                 check(consumed > 0 && consumed <= buffer.count, "parser consumed \(consumed) of \(buffer.count) bytes")
                 let extent = parser.isInline ? parser.inlineStorage.count : consumed
                 for span in parser.spans {
-                    check(span.offset >= 0 && span.count >= 0 && span.offset + span.count <= extent,
-                          "argument \(span) outside the \(extent) bytes it was parsed from")
+                    check(
+                        span.offset >= 0 && span.count >= 0 && span.offset + span.count <= extent,
+                        "argument \(span) outside the \(extent) bytes it was parsed from")
                 }
                 buffer.removeFirst(consumed)
             }
@@ -97,8 +98,9 @@ enum FuzzTargets {
             else { continue }
             let reply = state.run(argv, session: session)
             let parsed = try? reply.withUnsafeBytes { try parseReply($0) }
-            check(parsed != nil && parsed!.1 == reply.count,
-                  "\(argv.map { String(decoding: $0, as: UTF8.self) }) did not give exactly one well-formed reply")
+            check(
+                parsed != nil && parsed!.1 == reply.count,
+                "\(argv.map { String(decoding: $0, as: UTF8.self) }) did not give exactly one well-formed reply")
             session.closeAfterReply = false
             if session.database >= 4 { session.database = 0 }
         }

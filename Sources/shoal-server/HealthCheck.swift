@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 enum ProcessEnvironment {
@@ -35,7 +35,9 @@ func healthCheck(host: String, port: Int, password: String?) -> Bool {
         let count = read(fd, &buffer, buffer.count)
         guard count > 0 else { return false }
         received += String(decoding: buffer[..<count], as: UTF8.self)
-        if received.contains("-NOAUTH") || received.contains("-WRONGPASS") || received.contains("-DENIED") { return false }
+        if received.contains("-NOAUTH") || received.contains("-WRONGPASS") || received.contains("-DENIED") {
+            return false
+        }
     }
     return true
 }

@@ -1,18 +1,19 @@
-import ShoalPosix
 import Logging
 import ShoalPersistence
+import ShoalPosix
 import ShoalServer
 import ShoalStore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // shoal-server [/path/to/shoal.conf] [--option value ...], like redis-server.
 
 func printUsage() {
-    print("""
+    print(
+        """
         Usage: shoal-server [/path/to/shoal.conf] [options]
                shoal-server -v or --version
                shoal-server -h or --help
@@ -132,10 +133,13 @@ logger.notice("Shoal version=\(shoalVersion), bits=64, pid=\(getpid()), just sta
 if let configFile {
     logger.notice("Configuration loaded from \(configFile)")
 } else {
-    logger.warning("No config file specified, using the default config. In order to specify a config file use shoal-server /path/to/shoal.conf")
+    logger.warning(
+        "No config file specified, using the default config. In order to specify a config file use shoal-server /path/to/shoal.conf"
+    )
 }
 if config.daemonize {
-    logger.warning("daemonize is not supported: Shoal runs in the foreground (use systemd or a container to supervise it)")
+    logger.warning(
+        "daemonize is not supported: Shoal runs in the foreground (use systemd or a container to supervise it)")
 }
 
 // The snapshot directory must exist (Redis refuses to start otherwise) and, with saving on, be writable.
@@ -158,7 +162,8 @@ do throws(SnapshotError) {
     }
     if let loaded {
         logger.notice(
-            "DB loaded from disk: \(loaded.keys) keys (\(loaded.expiredSkipped) expired skipped) in \(Double(loaded.microseconds) / 1e6) seconds")
+            "DB loaded from disk: \(loaded.keys) keys (\(loaded.expiredSkipped) expired skipped) in \(Double(loaded.microseconds) / 1e6) seconds"
+        )
         state.markLoaded()
     }
 } catch {
@@ -177,7 +182,8 @@ state.setShutdownHandler { request in
 do throws(SystemError) {
     try server.start()
 } catch {
-    logger.warning("Failed listening on \(config.bind.joined(separator: " ")) port \(config.port) (\(error)), aborting.")
+    logger.warning(
+        "Failed listening on \(config.bind.joined(separator: " ")) port \(config.port) (\(error)), aborting.")
     exit(1)
 }
 if !config.pidfile.isEmpty {
@@ -191,7 +197,8 @@ if !config.pidfile.isEmpty {
     }
 }
 logger.notice(
-    "Running mode=standalone, port=\(server.port), io-threads=\(state.ioThreads), shards=\(config.shards), databases=\(config.databases)")
+    "Running mode=standalone, port=\(server.port), io-threads=\(state.ioThreads), shards=\(config.shards), databases=\(config.databases)"
+)
 logger.notice("Server initialized")
 logger.notice("Ready to accept connections tcp")
 
@@ -206,7 +213,8 @@ while true {
     logger.notice("Received \(received == SIGINT ? "SIGINT" : "SIGTERM") scheduling shutdown...")
     guard !state.config.current.save.isEmpty else { break }
     if state.saveBeforeShutdown() { break }
-    logger.warning("Error trying to save the DB, can't exit. Send the signal again after fixing it, or SHUTDOWN NOSAVE.")
+    logger.warning(
+        "Error trying to save the DB, can't exit. Send the signal again after fixing it, or SHUTDOWN NOSAVE.")
 }
 // A second signal while shutting down exits at once.
 _ = startDetachedThread {

@@ -85,7 +85,8 @@ func strings(_ commands: [[[UInt8]]]) -> [[String]] {
         #expect(throws: ProtocolError("too big inline request")) { try parseAll(longInline) }
         let longCount = Array("*".utf8) + [UInt8](repeating: UInt8(ascii: "1"), count: limits.maxInlineLength + 10)
         #expect(throws: ProtocolError("too big mbulk count string")) { try parseAll(longCount) }
-        let longBulkCount = Array("*1\r\n$".utf8) + [UInt8](repeating: UInt8(ascii: "1"), count: limits.maxInlineLength + 10)
+        let longBulkCount =
+            Array("*1\r\n$".utf8) + [UInt8](repeating: UInt8(ascii: "1"), count: limits.maxInlineLength + 10)
         #expect(throws: ProtocolError("too big bulk count string")) { try parseAll(longBulkCount) }
     }
 
@@ -110,17 +111,18 @@ func strings(_ commands: [[[UInt8]]]) -> [[String]] {
         #expect(parser.spans.capacity <= 2048)
     }
 
-    @Test(arguments: [
-        ("set a b", ["set", "a", "b"]),
-        ("  set   a    b  ", ["set", "a", "b"]),
-        ("set \"hello world\" x", ["set", "hello world", "x"]),
-        ("set 'it''s' x", nil),
-        ("set 'it\\'s' x", ["set", "it's", "x"]),
-        ("echo \"\\x41\\x4a\\n\\t\\\\\\\"\"", ["echo", "AJ\n\t\\\""]),
-        ("echo \"\\xZZ\"", ["echo", "xZZ"]),
-        ("echo \"\"", ["echo", ""]),
-        ("echo ''", ["echo", ""]),
-    ] as [(String, [String]?)])
+    @Test(
+        arguments: [
+            ("set a b", ["set", "a", "b"]),
+            ("  set   a    b  ", ["set", "a", "b"]),
+            ("set \"hello world\" x", ["set", "hello world", "x"]),
+            ("set 'it''s' x", nil),
+            ("set 'it\\'s' x", ["set", "it's", "x"]),
+            ("echo \"\\x41\\x4a\\n\\t\\\\\\\"\"", ["echo", "AJ\n\t\\\""]),
+            ("echo \"\\xZZ\"", ["echo", "xZZ"]),
+            ("echo \"\"", ["echo", ""]),
+            ("echo ''", ["echo", ""]),
+        ] as [(String, [String]?)])
     func inlineQuotingFollowsRedis(line: String, expected: [String]?) throws {
         if let expected {
             #expect(strings(try parseAll(Array((line + "\r\n").utf8))) == [expected])
@@ -145,8 +147,11 @@ func strings(_ commands: [[[UInt8]]]) -> [[String]] {
                 }
                 if inline {
                     // Quote every argument the way redis-cli would, escaping quotes and backslashes.
-                    let line = argv.map { "\"" + $0.replacingOccurrences("\\", "\\\\").replacingOccurrences("\"", "\\\"")
-                        .replacingOccurrences("\t", "\\t") + "\"" }.joined(separator: " ")
+                    let line = argv.map {
+                        "\""
+                            + $0.replacingOccurrences("\\", "\\\\").replacingOccurrences("\"", "\\\"")
+                            .replacingOccurrences("\t", "\\t") + "\""
+                    }.joined(separator: " ")
                     bytes += Array((line + (Bool.random(using: &generator) ? "\r\n" : "\n")).utf8)
                 } else {
                     bytes.appendCommand(argv)

@@ -33,7 +33,8 @@ func temporaryDirectory() -> String {
 
 @discardableResult
 func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) throws -> SnapshotWriteStats {
-    try SnapshotWriter.write(tables: keyspace.pointInTimeCopy().tables, directory: directory, filename: "dump.shoal", now: now)
+    try SnapshotWriter.write(
+        tables: keyspace.pointInTimeCopy().tables, directory: directory, filename: "dump.shoal", now: now)
 }
 
 @Suite struct SnapshotTests {
@@ -43,7 +44,9 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
         put(source, 0, Array([0, 1, 255, 13, 10]), Array([0, 0, 0]))
         put(source, 0, "", "empty key")
         put(source, 3, "other", "", expiresAt: 5_000_000)
-        for i in 0..<5000 { put(source, 1, "key:\(i)", String(repeating: "v", count: i % 300), expiresAt: i % 3 == 0 ? 9_000_000 : 0) }
+        for i in 0..<5000 {
+            put(source, 1, "key:\(i)", String(repeating: "v", count: i % 300), expiresAt: i % 3 == 0 ? 9_000_000 : 0)
+        }
         let directory = temporaryDirectory()
         let stats = try save(source, to: directory)
         #expect(stats.keys == 5004)
@@ -68,7 +71,9 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
     }
 
     @Test func missingFileMeansStartEmpty() throws {
-        #expect(try SnapshotReader.load(path: "/nonexistent/dump.shoal", into: Keyspace(databases: 1, shardsPerDatabase: 1), now: 0) == nil)
+        #expect(
+            try SnapshotReader.load(
+                path: "/nonexistent/dump.shoal", into: Keyspace(databases: 1, shardsPerDatabase: 1), now: 0) == nil)
     }
 
     /// Flipping any single bit anywhere in the file must never load wrong data: the file is refused, or (when
@@ -133,7 +138,8 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
         let source = Keyspace(databases: 1, shardsPerDatabase: 1)
         put(source, 0, "k", "v")
         #expect(throws: SnapshotError.self) {
-            try SnapshotWriter.write(tables: source.pointInTimeCopy().tables, directory: "/nonexistent-dir", filename: "dump.shoal", now: 0)
+            try SnapshotWriter.write(
+                tables: source.pointInTimeCopy().tables, directory: "/nonexistent-dir", filename: "dump.shoal", now: 0)
         }
         // A directory where the file should be: the rename fails and the temporary file is removed.
         let directory = temporaryDirectory()
@@ -159,11 +165,14 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
 
 /// Files written by this version must load in every later one, and the numbers written to disk never change.
 @Suite struct SnapshotCompatibilityTests {
-    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/v1.shoal").path
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Fixtures/v1.shoal"
+    ).path
 
     @Test func versionOneFixtureStillLoads() throws {
         let keyspace = Keyspace(databases: 16, shardsPerDatabase: 64)
-        let stats = try #require(try SnapshotReader.load(path: Self.fixture, into: keyspace, now: currentTimeMilliseconds()))
+        let stats = try #require(
+            try SnapshotReader.load(path: Self.fixture, into: keyspace, now: currentTimeMilliseconds()))
         #expect(stats.formatVersion == 1)
         #expect(stats.keys == 6)
         #expect(stats.expiredSkipped == 1)
@@ -172,7 +181,9 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
         #expect(all["0/\(Array("counter".utf8))"] == Entry(value: .string(Array("42".utf8))))
         #expect(all["0/\(Array("binary".utf8))"] == Entry(value: .string([0, 1, 255, 13, 10, 127])))
         #expect(all["0/\(Array("empty".utf8))"] == Entry(value: .string([])))
-        #expect(all["0/\(Array("session".utf8))"] == Entry(value: .string(Array("alice".utf8)), expiresAt: 4_102_444_800_000))
+        #expect(
+            all["0/\(Array("session".utf8))"]
+                == Entry(value: .string(Array("alice".utf8)), expiresAt: 4_102_444_800_000))
         #expect(all["5/\(Array("other-db".utf8))"] == Entry(value: .string(Array("yes".utf8))))
     }
 

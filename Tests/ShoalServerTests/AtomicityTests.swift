@@ -1,8 +1,8 @@
 import Foundation
 import Logging
+import RESP
 import ShoalPosix
 import ShoalServer
-import RESP
 import Synchronization
 import Testing
 
@@ -68,8 +68,11 @@ import Testing
             let client = try server.client()
             for round in 0..<rounds {
                 let reply = try client.call("SET", "lock:\(round)", "owner\(index)", "NX")
-                if reply == .ok { winners.withLock { $0[round] += 1 } }
-                else if reply != .null { throw TestError("SET NX: \(reply)") }
+                if reply == .ok {
+                    winners.withLock { $0[round] += 1 }
+                } else if reply != .null {
+                    throw TestError("SET NX: \(reply)")
+                }
             }
         }
         #expect(winners.withLock { $0 } == Array(repeating: 1, count: rounds))
@@ -86,7 +89,9 @@ import Testing
             let client = try server.client()
             var mine: [String] = []
             for i in 0..<items {
-                if case .bulk(let bytes) = try client.call("GETDEL", "item:\(i)") { mine.append(String(decoding: bytes, as: UTF8.self)) }
+                if case .bulk(let bytes) = try client.call("GETDEL", "item:\(i)") {
+                    mine.append(String(decoding: bytes, as: UTF8.self))
+                }
             }
             received.withLock { $0 += mine }
         }

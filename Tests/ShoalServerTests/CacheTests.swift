@@ -14,13 +14,19 @@ func infoField(_ client: TestClient, _ section: String, _ field: String) throws 
 
 @Suite struct CacheTests {
     @Test func noevictionRefusesWritesButKeepsReadsAndDeletes() throws {
-        let server = try TestServer { $0.maxmemory = 2 * 1024 * 1024; $0.maxmemoryPolicy = "noeviction" }
+        let server = try TestServer {
+            $0.maxmemory = 2 * 1024 * 1024
+            $0.maxmemoryPolicy = "noeviction"
+        }
         let client = try server.client()
         let value = String(repeating: "v", count: 1000)
         var refused = false
         for i in 0..<10_000 {
             let reply = try client.call("SET", "key:\(i)", value)
-            if reply == .error("OOM command not allowed when used memory > 'maxmemory'.") { refused = true; break }
+            if reply == .error("OOM command not allowed when used memory > 'maxmemory'.") {
+                refused = true
+                break
+            }
             #expect(reply == .ok)
         }
         #expect(refused)
@@ -34,7 +40,10 @@ func infoField(_ client: TestClient, _ section: String, _ field: String) throws 
     @Test(arguments: ["allkeys-lru", "allkeys-lfu", "allkeys-random"])
     func sustainedWritesStayWithinASmallMarginOfMaxmemory(policy: String) throws {
         let limit = 4 * 1024 * 1024
-        let server = try TestServer { $0.maxmemory = limit; $0.maxmemoryPolicy = policy }
+        let server = try TestServer {
+            $0.maxmemory = limit
+            $0.maxmemoryPolicy = policy
+        }
         let client = try server.client()
         let value = String(repeating: "x", count: 200)
         var peak = 0
@@ -53,7 +62,10 @@ func infoField(_ client: TestClient, _ section: String, _ field: String) throws 
     }
 
     @Test func volatilePolicyNeverEvictsKeysWithoutTTL() throws {
-        let server = try TestServer { $0.maxmemory = 3 * 1024 * 1024; $0.maxmemoryPolicy = "volatile-lru" }
+        let server = try TestServer {
+            $0.maxmemory = 3 * 1024 * 1024
+            $0.maxmemoryPolicy = "volatile-lru"
+        }
         let client = try server.client()
         let value = String(repeating: "p", count: 300)
         for i in 0..<2000 { #expect(try client.call("SET", "persistent:\(i)", value) == .ok) }
@@ -81,19 +93,28 @@ func infoField(_ client: TestClient, _ section: String, _ field: String) throws 
         #expect(try client.call("OBJECT", "REFCOUNT", "n") == .integer(Int64(Int32.max)))
         #expect(try client.call("OBJECT", "REFCOUNT", "s") == .integer(1))
         #expect(try client.call("OBJECT", "IDLETIME", "s") == .integer(0))
-        guard case .error(let freqError) = try client.call("OBJECT", "FREQ", "s") else { throw TestError("FREQ under LRU") }
+        guard case .error(let freqError) = try client.call("OBJECT", "FREQ", "s") else {
+            throw TestError("FREQ under LRU")
+        }
         #expect(freqError.hasPrefix("ERR An LFU maxmemory policy is not selected"))
-        guard case .integer(let usage) = try client.call("MEMORY", "USAGE", "r") else { throw TestError("MEMORY USAGE") }
+        guard case .integer(let usage) = try client.call("MEMORY", "USAGE", "r") else {
+            throw TestError("MEMORY USAGE")
+        }
         #expect(usage > 100 && usage < 400)
         #expect(try client.call("MEMORY", "USAGE", "missing") == .null)
         #expect(try client.call("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu") == .ok)
         for _ in 0..<100 { try client.call("GET", "s") }
         guard case .integer(let frequency) = try client.call("OBJECT", "FREQ", "s") else { throw TestError("FREQ") }
         #expect(frequency > 5)
-        guard case .error(let idleError) = try client.call("OBJECT", "IDLETIME", "s") else { throw TestError("IDLETIME under LFU") }
+        guard case .error(let idleError) = try client.call("OBJECT", "IDLETIME", "s") else {
+            throw TestError("IDLETIME under LFU")
+        }
         #expect(idleError.hasPrefix("ERR An LFU maxmemory policy is selected"))
-        #expect(try client.call("CONFIG", "SET", "maxmemory-policy", "bogus")
-            == .error("ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"))
+        #expect(
+            try client.call("CONFIG", "SET", "maxmemory-policy", "bogus")
+                == .error(
+                    "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"
+                ))
         for field in ["used_memory", "used_memory_human", "used_memory_rss", "maxmemory", "mem_fragmentation_ratio"] {
             _ = try infoField(client, "memory", field)
         }

@@ -142,10 +142,14 @@ let syntaxError = RESPValue.error("ERR syntax error")
             (["SETRANGE", "s", "-1", "x"], .error("ERR offset is out of range")),
             (["SETRANGE", "none", "5", ""], .integer(0)),
             (["EXISTS", "none"], .integer(0)),
-            (["SETRANGE", "s", "536870911", "xx"],
-             .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")),
-            (["SETRANGE", "s", "9223372036854775807", "x"],
-             .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")),
+            (
+                ["SETRANGE", "s", "536870911", "xx"],
+                .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+            ),
+            (
+                ["SETRANGE", "s", "9223372036854775807", "x"],
+                .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+            ),
         ])
     }
 }
@@ -262,7 +266,10 @@ let syntaxError = RESPValue.error("ERR syntax error")
             (["TTL", "k"], .integer(200)),
             (["EXPIRE", "k", "300", "LT"], .integer(0)),
             (["EXPIRE", "k", "150", "LT"], .integer(1)),
-            (["EXPIRE", "k", "1", "NX", "XX"], .error("ERR NX and XX, GT or LT options at the same time are not compatible")),
+            (
+                ["EXPIRE", "k", "1", "NX", "XX"],
+                .error("ERR NX and XX, GT or LT options at the same time are not compatible")
+            ),
             (["EXPIRE", "k", "1", "GT", "LT"], .error("ERR GT and LT options at the same time are not compatible")),
             (["EXPIRE", "k", "1", "FOO"], .error("ERR Unsupported option FOO")),
             (["EXPIRE", "k", "x"], notInteger),
@@ -312,7 +319,10 @@ let syntaxError = RESPValue.error("ERR syntax error")
             (["ECHO", "x"], .bulk("x")),
             (["NOSUCH", "a", "b"], .error("ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' ")),
             (["get"], .error("ERR wrong number of arguments for 'get' command")),
-            (["CLIENT", "SETNAME", "my name"], .error("ERR Client names cannot contain spaces, newlines or special characters.")),
+            (
+                ["CLIENT", "SETNAME", "my name"],
+                .error("ERR Client names cannot contain spaces, newlines or special characters.")
+            ),
             (["CLIENT", "SETNAME", "worker"], .ok),
             (["CLIENT", "GETNAME"], .bulk("worker")),
             (["CLIENT", "NOSUCH"], .error("ERR unknown subcommand 'NOSUCH'. Try CLIENT HELP.")),
@@ -321,17 +331,38 @@ let syntaxError = RESPValue.error("ERR syntax error")
             (["CLIENT", "SETINFO", "FOO", "x"], .error("ERR Unrecognized option 'FOO'")),
             (["CLIENT", "KILL", "1.2.3.4:5"], .error("ERR No such client")),
             (["CLIENT", "KILL", "ID", "999999"], .integer(0)),
-            (["AUTH", "pw"], .error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")),
+            (
+                ["AUTH", "pw"],
+                .error(
+                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+                )
+            ),
             (["AUTH", "default", "anything"], .ok),
             (["HELLO", "4"], .error("NOPROTO unsupported protocol version")),
             (["HELLO", "x"], .error("ERR Protocol version is not an integer or out of range")),
             (["CONFIG", "GET", "port"], .array([.bulk("port"), .bulk("0")])),
-            (["CONFIG", "SET", "port", "7000"], .error("ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config")),
-            (["CONFIG", "SET", "nosuch", "1"], .error("ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'")),
-            (["CONFIG", "SET", "maxmemory", "abc"], .error("ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value")),
+            (
+                ["CONFIG", "SET", "port", "7000"],
+                .error("ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config")
+            ),
+            (
+                ["CONFIG", "SET", "nosuch", "1"],
+                .error("ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'")
+            ),
+            (
+                ["CONFIG", "SET", "maxmemory", "abc"],
+                .error(
+                    "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
+                )
+            ),
             (["CONFIG", "SET", "maxmemory", "100mb", "timeout", "30"], .ok),
             (["CONFIG", "GET", "maxmemory"], .array([.bulk("maxmemory"), .bulk("104857600")])),
-            (["CONFIG", "SET", "timeout", "5", "maxmemory", "x"], .error("ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value")),
+            (
+                ["CONFIG", "SET", "timeout", "5", "maxmemory", "x"],
+                .error(
+                    "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
+                )
+            ),
             (["CONFIG", "GET", "timeout"], .array([.bulk("timeout"), .bulk("30")])),
             (["CONFIG", "SET", "save", ""], .ok),
             (["CONFIG", "GET", "save"], .array([.bulk("save"), .bulk("")])),
@@ -360,7 +391,9 @@ let syntaxError = RESPValue.error("ERR syntax error")
         let client = try server.client()
         let table = CommandTable.standard
         #expect(try client.call("COMMAND", "COUNT") == .integer(Int64(table.commands.count)))
-        guard case .array(let info) = try client.call("COMMAND", "INFO", "get", "nosuch") else { throw TestError("INFO") }
+        guard case .array(let info) = try client.call("COMMAND", "INFO", "get", "nosuch") else {
+            throw TestError("INFO")
+        }
         #expect(info.count == 2)
         #expect(info[1] == .null)
         guard case .array(let get) = info[0] else { throw TestError("get info") }
@@ -370,7 +403,9 @@ let syntaxError = RESPValue.error("ERR syntax error")
         #expect(docs.first == .bulk("set"))
         guard case .array(let all) = try client.call("COMMAND") else { throw TestError("COMMAND") }
         #expect(all.count == table.commands.count)
-        guard case .array(let list) = try client.call("COMMAND", "LIST", "FILTERBY", "PATTERN", "client*") else { throw TestError("LIST") }
+        guard case .array(let list) = try client.call("COMMAND", "LIST", "FILTERBY", "PATTERN", "client*") else {
+            throw TestError("LIST")
+        }
         #expect(list.contains(.bulk("client|list")))
     }
 
@@ -394,9 +429,11 @@ let syntaxError = RESPValue.error("ERR syntax error")
         try client.call("GET", "a")
         try client.call("GET", "zz")
         guard let all = try client.call("INFO", "all").string else { throw TestError("INFO") }
-        for field in ["# Server", "redis_version:", "tcp_port:\(server.port)", "connected_clients:1", "used_memory:",
-                      "used_memory_rss:", "maxmemory_policy:noeviction", "keyspace_hits:1", "keyspace_misses:1",
-                      "cmdstat_get:calls=2", "db0:keys=1,expires=0", "rdb_changes_since_last_save:1", "role:master"] {
+        for field in [
+            "# Server", "redis_version:", "tcp_port:\(server.port)", "connected_clients:1", "used_memory:",
+            "used_memory_rss:", "maxmemory_policy:noeviction", "keyspace_hits:1", "keyspace_misses:1",
+            "cmdstat_get:calls=2", "db0:keys=1,expires=0", "rdb_changes_since_last_save:1", "role:master",
+        ] {
             #expect(all.contains(field), "INFO lacks \(field)")
         }
         guard let keyspaceOnly = try client.call("INFO", "keyspace").string else { throw TestError("INFO") }

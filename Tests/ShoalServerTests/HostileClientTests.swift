@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Hostile clients, each over its own socket while a well-behaved client keeps working: Redis's error text
@@ -14,10 +14,16 @@ import Glibc
         ("huge bulk length", Array("*1\r\n$999999999999\r\n".utf8), "ERR Protocol error: invalid bulk length"),
         ("negative bulk length", Array("*1\r\n$-7\r\n".utf8), "ERR Protocol error: invalid bulk length"),
         ("non-numeric bulk length", Array("*1\r\n$abc\r\n".utf8), "ERR Protocol error: invalid bulk length"),
-        ("multibulk count past the limit", Array("*3000000000\r\n".utf8), "ERR Protocol error: invalid multibulk length"),
+        (
+            "multibulk count past the limit", Array("*3000000000\r\n".utf8),
+            "ERR Protocol error: invalid multibulk length"
+        ),
         ("non-numeric multibulk count", Array("*x\r\n".utf8), "ERR Protocol error: invalid multibulk length"),
         ("bulk without its $", Array("*1\r\nGET\r\n".utf8), "ERR Protocol error: expected '$', got 'G'"),
-        ("inline line past 64 KB", Array(repeating: UInt8(ascii: "a"), count: 70_000), "ERR Protocol error: too big inline request"),
+        (
+            "inline line past 64 KB", Array(repeating: UInt8(ascii: "a"), count: 70_000),
+            "ERR Protocol error: too big inline request"
+        ),
         ("unbalanced quotes", Array("SET a \"b\r\n".utf8), "ERR Protocol error: unbalanced quotes in request"),
         ("binary garbage", [0x2A, 0xFF, 0x00, 0x13, 0x37, 0x0D, 0x0A], "ERR Protocol error: invalid multibulk length"),
     ]

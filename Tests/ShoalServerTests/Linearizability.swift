@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One operation on a single-key register as a client saw it: what it did, what it got back, and when it was

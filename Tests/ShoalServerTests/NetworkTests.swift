@@ -1,8 +1,8 @@
 import Foundation
 import Logging
+import RESP
 import ShoalPosix
 import ShoalServer
-import RESP
 import Synchronization
 import Testing
 
@@ -87,14 +87,22 @@ import Testing
         let server = try TestServer { $0.requirepass = "s3cret" }
         let client = try server.client()
         #expect(try client.call("GET", "k") == .error("NOAUTH Authentication required."))
-        #expect(try client.call("AUTH", "wrong") == .error("WRONGPASS invalid username-password pair or user is disabled."))
-        #expect(try client.call("AUTH", "other", "s3cret") == .error("WRONGPASS invalid username-password pair or user is disabled."))
-        #expect(try client.call("HELLO", "3") == .error(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"))
+        #expect(
+            try client.call("AUTH", "wrong") == .error("WRONGPASS invalid username-password pair or user is disabled."))
+        #expect(
+            try client.call("AUTH", "other", "s3cret")
+                == .error("WRONGPASS invalid username-password pair or user is disabled."))
+        #expect(
+            try client.call("HELLO", "3")
+                == .error(
+                    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+                ))
         #expect(try client.call("AUTH", "s3cret") == .ok)
         #expect(try client.call("SET", "k", "v") == .ok)
         let second = try server.client()
-        guard case .map = try second.call("HELLO", "3", "AUTH", "default", "s3cret") else { throw TestError("HELLO AUTH") }
+        guard case .map = try second.call("HELLO", "3", "AUTH", "default", "s3cret") else {
+            throw TestError("HELLO AUTH")
+        }
         #expect(try second.call("GET", "k") == .bulk("v"))
         // Before AUTH, a huge request is refused as Redis does, protecting the server from anonymous clients.
         let anonymous = try server.client()
@@ -137,11 +145,17 @@ import Testing
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(blocker, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(blocker, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         listen(blocker, 1)
         var bound = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(blocker, $0, &length) } }
+        _ = withUnsafeMutablePointer(to: &bound) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(blocker, $0, &length) }
+        }
         config.port = Int(UInt16(bigEndian: bound.sin_port))
         let server = Server(state: ServerState(config: config, logger: .init(label: "t")))
         #expect(throws: SystemError.self) { try server.start() }

@@ -13,14 +13,19 @@ import Testing
     static let skipped: Set<String> = ["debug", "shutdown", "save", "bgsave"]  // sleep, stop, or write files
 
     func randomArgument(_ generator: inout SamplingRandom, keys: [String]) -> [UInt8] {
-        let words = ["EX", "PX", "EXAT", "PXAT", "NX", "XX", "GT", "LT", "GET", "KEEPTTL", "PERSIST", "MATCH", "COUNT",
-                     "TYPE", "REPLACE", "DB", "ID", "ADDR", "SKIPME", "yes", "no", "SCHEDULE", "SAMPLES", "*", "?", "[a-",
-                     "0", "1", "-1", "10", "9223372036854775807", "-9223372036854775808", "9223372036854775808",
-                     "1e308", "inf", "-inf", "nan", "3.14", "", " ", "\r\n", "$", "*-1", "LIB-NAME", "default"]
+        let words = [
+            "EX", "PX", "EXAT", "PXAT", "NX", "XX", "GT", "LT", "GET", "KEEPTTL", "PERSIST", "MATCH", "COUNT",
+            "TYPE", "REPLACE", "DB", "ID", "ADDR", "SKIPME", "yes", "no", "SCHEDULE", "SAMPLES", "*", "?", "[a-",
+            "0", "1", "-1", "10", "9223372036854775807", "-9223372036854775808", "9223372036854775808",
+            "1e308", "inf", "-inf", "nan", "3.14", "", " ", "\r\n", "$", "*-1", "LIB-NAME", "default",
+        ]
         switch Int.random(in: 0..<5, using: &generator) {
         case 0, 1: return Array(keys.randomElement(using: &generator)!.utf8)
         case 2: return Array(words.randomElement(using: &generator)!.utf8)
-        case 3: return (0..<Int.random(in: 0...40, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        case 3:
+            return (0..<Int.random(in: 0...40, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }
         default: return Array(String(Int64.random(in: -1_000_000...1_000_000, using: &generator)).utf8)
         }
     }
@@ -49,7 +54,9 @@ import Testing
             {
                 argv.append(Array(command.subcommands.randomElement(using: &generator)!.name.utf8))
             }
-            for _ in 0..<Int.random(in: 0...6, using: &generator) { argv.append(randomArgument(&generator, keys: keys)) }
+            for _ in 0..<Int.random(in: 0...6, using: &generator) {
+                argv.append(randomArgument(&generator, keys: keys))
+            }
             if argv.count >= 2, argv[0] == Array("config".utf8), argv[1] == Array("set".utf8) { continue }
             if inTransaction && session.transaction == nil {
                 _ = state.run([Array("MULTI".utf8)], session: session)

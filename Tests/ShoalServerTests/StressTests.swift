@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The invariants of issue 7, under load over real sockets: many clients at once on both I/O threads, each
@@ -14,7 +14,9 @@ import Glibc
     /// total. (Float increments are multiples of 1/4, exact in binary, so the total is exact too.)
     @Test func countersOverManyKeysEndExact() throws {
         let server = try TestServer()
-        let clients = 16, perClient = 600, keys = 40
+        let clients = 16
+        let perClient = 600
+        let keys = 40
         let totals = LockedBox<[Int64]>(Array(repeating: 0, count: keys))
         let floatTotals = LockedBox<[Double]>(Array(repeating: 0, count: keys))
         try concurrently(clients) { index in
@@ -62,7 +64,9 @@ import Glibc
     /// key's history must be linearizable (see `LinearizabilityChecker`).
     @Test func singleKeyRegisterHistoriesAreLinearizable() throws {
         let server = try TestServer()
-        let clients = 6, perClient = 250, keys = 4
+        let clients = 6
+        let perClient = 250
+        let keys = 4
         let histories = LockedBox<[[RegisterOperation]]>(Array(repeating: [], count: keys))
         try concurrently(clients) { index in
             let client = try server.client()
@@ -79,28 +83,39 @@ import Glibc
                     kind = .set(value)
                 case 1:
                     let reply = try client.call("GET", "r:\(key)")
-                    if reply == .null { kind = .get(nil) }
-                    else if let text = reply.string, let value = Int64(text) { kind = .get(value) }
-                    else { throw TestError("GET: \(reply)") }
+                    if reply == .null {
+                        kind = .get(nil)
+                    } else if let text = reply.string, let value = Int64(text) {
+                        kind = .get(value)
+                    } else {
+                        throw TestError("GET: \(reply)")
+                    }
                 default:
-                    guard case .integer(let value) = try client.call("INCR", "r:\(key)") else { throw TestError("INCR") }
+                    guard case .integer(let value) = try client.call("INCR", "r:\(key)") else {
+                        throw TestError("INCR")
+                    }
                     kind = .incr(value)
                 }
-                mine[key].append(RegisterOperation(kind: kind, client: index, invoked: invoked, returned: monotonicNanoseconds()))
+                mine[key].append(
+                    RegisterOperation(kind: kind, client: index, invoked: invoked, returned: monotonicNanoseconds()))
             }
             histories.withLock { for key in 0..<keys { $0[key] += mine[key] } }
         }
         let all = histories.withLock { $0 }
         #expect(all.reduce(0) { $0 + $1.count } == clients * perClient)
         for (key, history) in all.enumerated() {
-            #expect(LinearizabilityChecker.isLinearizable(history), "r:\(key): \(history.count) operations not linearizable")
+            #expect(
+                LinearizabilityChecker.isLinearizable(history), "r:\(key): \(history.count) operations not linearizable"
+            )
         }
     }
 
     /// The checker itself must be able to say no: a lost update, a stale read, and a read of a value nobody
     /// wrote are each refused, while overlapping operations may take either order.
     @Test func linearizabilityCheckerRefusesImpossibleHistories() {
-        func op(_ kind: RegisterOperation.Kind, _ invoked: UInt64, _ returned: UInt64, client: Int = 0) -> RegisterOperation {
+        func op(
+            _ kind: RegisterOperation.Kind, _ invoked: UInt64, _ returned: UInt64, client: Int = 0
+        ) -> RegisterOperation {
             RegisterOperation(kind: kind, client: client, invoked: invoked, returned: returned)
         }
         // Two INCRs one after the other can't both return 1.
@@ -108,14 +123,20 @@ import Glibc
         // A completed SET 5, then a GET that still sees nothing.
         #expect(!LinearizabilityChecker.isLinearizable([op(.set(5), 0, 10), op(.get(nil), 20, 30, client: 1)]))
         // SET 1 then SET 2, both done: a later GET must not see 1.
-        #expect(!LinearizabilityChecker.isLinearizable([op(.set(1), 0, 10), op(.set(2), 20, 30), op(.get(1), 40, 50, client: 1)]))
+        #expect(
+            !LinearizabilityChecker.isLinearizable([
+                op(.set(1), 0, 10), op(.set(2), 20, 30), op(.get(1), 40, 50, client: 1),
+            ]))
         // A value nobody wrote.
         #expect(!LinearizabilityChecker.isLinearizable([op(.set(1), 0, 10), op(.get(7), 20, 30, client: 1)]))
         // Overlapping: the GET may be ordered before or after the SET.
         #expect(LinearizabilityChecker.isLinearizable([op(.set(1), 0, 30), op(.get(nil), 10, 20, client: 1)]))
         #expect(LinearizabilityChecker.isLinearizable([op(.set(1), 0, 30), op(.get(1), 10, 20, client: 1)]))
         // INCRs racing each other, in either order.
-        #expect(LinearizabilityChecker.isLinearizable([op(.incr(2), 0, 30), op(.incr(1), 5, 20, client: 1), op(.get(2), 40, 50)]))
+        #expect(
+            LinearizabilityChecker.isLinearizable([
+                op(.incr(2), 0, 30), op(.incr(1), 5, 20, client: 1), op(.get(2), 40, 50),
+            ]))
     }
 
     /// APPENDs from 8 clients are never interleaved inside one another: the final string is whole blocks, each
@@ -124,7 +145,8 @@ import Glibc
     @Test(arguments: [12, 300])
     func appendsNeverInterleave(blockSize: Int) throws {
         let server = try TestServer()
-        let clients = 8, perClient = 150
+        let clients = 8
+        let perClient = 150
         try concurrently(clients) { index in
             let client = try server.client()
             let block = String(repeating: String(UnicodeScalar(UInt8(65 + index))), count: blockSize)
@@ -157,7 +179,10 @@ import Glibc
             for _ in 0..<400 {
                 if index < 4 {
                     let letter = String(UnicodeScalar(UInt8(65 + index)))
-                    guard case .integer = try client.call("SETRANGE", "page", "0", String(repeating: letter, count: length)) else {
+                    guard
+                        case .integer = try client.call(
+                            "SETRANGE", "page", "0", String(repeating: letter, count: length))
+                    else {
                         throw TestError("SETRANGE")
                     }
                 } else {
@@ -185,7 +210,9 @@ import Glibc
             case 0..<6:
                 try client.call("SELECT", String(index % 2))
                 for _ in 0..<300 {
-                    guard case .integer = try client.call("MOVE", "token", String(1 - index % 2)) else { throw TestError("MOVE") }
+                    guard case .integer = try client.call("MOVE", "token", String(1 - index % 2)) else {
+                        throw TestError("MOVE")
+                    }
                 }
             case 6:
                 for round in 0..<300 {
@@ -194,8 +221,12 @@ import Glibc
                 }
             default:
                 for _ in 0..<300 {
-                    guard try client.call("COPY", "source", "copy:\(index)", "REPLACE") == .integer(1) else { throw TestError("COPY") }
-                    guard case .bulk(let bytes) = try client.call("GET", "copy:\(index)") else { throw TestError("GET copy") }
+                    guard try client.call("COPY", "source", "copy:\(index)", "REPLACE") == .integer(1) else {
+                        throw TestError("COPY")
+                    }
+                    guard case .bulk(let bytes) = try client.call("GET", "copy:\(index)") else {
+                        throw TestError("GET copy")
+                    }
                     if Set(bytes).count != 1 { torn.add(1, ordering: .relaxed) }
                 }
             }
@@ -219,10 +250,14 @@ import Glibc
             for round in 0..<120 {
                 let key = "ttl:\(index):\(round)"
                 let deadline = Int64(Date().timeIntervalSince1970 * 1000) + Int64(1 + round % 15)
-                guard try client.call("SET", key, "v", "PXAT", String(deadline)) == .ok else { throw TestError("SET PXAT") }
+                guard try client.call("SET", key, "v", "PXAT", String(deadline)) == .ok else {
+                    throw TestError("SET PXAT")
+                }
                 while Int64(Date().timeIntervalSince1970 * 1000) <= deadline { usleep(200) }
-                let replies = [try client.call("GET", key), try client.call("EXISTS", key), try client.call("TTL", key),
-                               try client.call("MGET", key)]
+                let replies = [
+                    try client.call("GET", key), try client.call("EXISTS", key), try client.call("TTL", key),
+                    try client.call("MGET", key),
+                ]
                 if replies != [.null, .integer(0), .integer(-2), .array([.null])] { seen.add(1, ordering: .relaxed) }
                 checked.add(1, ordering: .relaxed)
             }

@@ -5,7 +5,7 @@ import ShoalServer
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A server started in this process on an ephemeral loopback port, stopped when the test is done.
@@ -46,9 +46,14 @@ final class TestClient: @unchecked Sendable {
         address.sin_port = UInt16(port).bigEndian
         inet_pton(AF_INET, host, &address.sin_addr)
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        guard rc == 0 else { close(fd); throw TestError("connect failed: \(errno)") }
+        guard rc == 0 else {
+            close(fd)
+            throw TestError("connect failed: \(errno)")
+        }
         // A guard against a hung test, not a speed check: generous, so a starved machine only runs slower.
         var timeout = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -159,8 +164,16 @@ func concurrently(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void
 final class Failures: @unchecked Sendable {
     private var messages: [String] = []
     private let lock = NSLock()
-    func add(_ message: String) { lock.lock(); messages.append(message); lock.unlock() }
-    var first: String? { lock.lock(); defer { lock.unlock() }; return messages.first }
+    func add(_ message: String) {
+        lock.lock()
+        messages.append(message)
+        lock.unlock()
+    }
+    var first: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return messages.first
+    }
 }
 
 /// A value behind an NSLock (a pthread mutex, which ThreadSanitizer understands).

@@ -200,8 +200,11 @@ func keysInDifferentShards(_ server: TestServer, prefix: String) -> (String, Str
         #expect(try client.call("MULTI") == .ok)
         #expect(try client.call("SET", "q", "1") == .simple("QUEUED"))
         #expect(try admin.call("CONFIG", "SET", "maxmemory", "1") == .ok)
-        #expect(try client.call("EXEC") == .error(
-            "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'."))
+        #expect(
+            try client.call("EXEC")
+                == .error(
+                    "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'."
+                ))
         #expect(try admin.call("CONFIG", "SET", "maxmemory", "0") == .ok)
         #expect(try client.call("GET", "q") == .null)
     }

@@ -6,7 +6,10 @@ func fill(_ keyspace: Keyspace, _ prefix: String, _ count: Int, valueSize: Int =
     for i in 0..<count {
         let key = Key("\(prefix):\(i)")
         key.withView { view in
-            keyspace.write(0, view) { $0.set(view, Entry(value: .string(Array(repeating: 120, count: valueSize)), expiresAt: expiresAt), now: 0) }
+            keyspace.write(0, view) {
+                $0.set(
+                    view, Entry(value: .string(Array(repeating: 120, count: valueSize)), expiresAt: expiresAt), now: 0)
+            }
         }
     }
 }
@@ -93,7 +96,10 @@ func exists(_ keyspace: Keyspace, _ name: String, now: Milliseconds = 0) -> Bool
         #expect(keyspace.keyCounts()[0].keys == 1000)
     }
 
-    @Test(arguments: [EvictionPolicy.allKeysLRU, .allKeysLFU, .allKeysRandom, .volatileLRU, .volatileLFU, .volatileRandom, .volatileTTL])
+    @Test(arguments: [
+        EvictionPolicy.allKeysLRU, .allKeysLFU, .allKeysRandom, .volatileLRU, .volatileLFU, .volatileRandom,
+        .volatileTTL,
+    ])
     func everyPolicyFitsTheLimitAndVolatileOnesSparePersistentKeys(policy: EvictionPolicy) {
         let keyspace = Keyspace(databases: 1, shardsPerDatabase: 8)
         keyspace.accessPolicy.tracking = policy.tracking
@@ -138,10 +144,14 @@ func exists(_ keyspace: Keyspace, _ name: String, now: Milliseconds = 0) -> Bool
         fill(keyspace, "hot", 200)
         // Reading the hot keys a little later makes them the most recently used.
         for i in 0..<200 {
-            Key("hot:\(i)").withView { view in keyspace.read(0, view) { _ = $0.lookup(view, now: currentTimeMilliseconds() + 5000) } }
+            Key("hot:\(i)").withView { view in
+                keyspace.read(0, view) { _ = $0.lookup(view, now: currentTimeMilliseconds() + 5000) }
+            }
         }
         let limit = keyspace.usedBytes / 2
-        while keyspace.evict(toFit: limit, policy: .allKeysLRU, samples: 5, now: currentTimeMilliseconds() + 6000) == .progressed {}
+        while keyspace.evict(toFit: limit, policy: .allKeysLRU, samples: 5, now: currentTimeMilliseconds() + 6000)
+            == .progressed
+        {}
         let hotLeft = (0..<200).filter { exists(keyspace, "hot:\($0)") }.count
         #expect(hotLeft >= 190, "only \(hotLeft) of 200 hot keys survived")
     }
@@ -154,7 +164,9 @@ func exists(_ keyspace: Keyspace, _ name: String, now: Milliseconds = 0) -> Bool
         fill(keyspace, "cold", 2000)
         let now = currentTimeMilliseconds()
         for _ in 0..<50 {
-            for i in 0..<200 { Key("hot:\(i)").withView { view in keyspace.read(0, view) { _ = $0.lookup(view, now: now) } } }
+            for i in 0..<200 {
+                Key("hot:\(i)").withView { view in keyspace.read(0, view) { _ = $0.lookup(view, now: now) } }
+            }
         }
         let limit = keyspace.usedBytes / 2
         while keyspace.evict(toFit: limit, policy: .allKeysLFU, samples: 5, now: now) == .progressed {}

@@ -13,7 +13,9 @@ import Testing
                 let key = Key("counter\((i + thread) % 8)")
                 key.withView { view in
                     keyspace.write(0, view) { table in
-                        if let index = table.lookupForWrite(view, now: 0), case .string(let bytes) = table.entry(at: index).value {
+                        if let index = table.lookupForWrite(view, now: 0),
+                            case .string(let bytes) = table.entry(at: index).value
+                        {
                             let next = Int(String(decoding: bytes, as: UTF8.self))! + 1
                             table.setValue(at: index, .string(Array(String(next).utf8)))
                         } else {
@@ -82,7 +84,9 @@ import Testing
         var seen: [String] = []
         var cursor: UInt64 = 0
         repeat {
-            cursor = keyspace.scan(database: 1, cursor: cursor, count: 37, now: 0) { table, index in seen.append(table.key(at: index).description) }
+            cursor = keyspace.scan(database: 1, cursor: cursor, count: 37, now: 0) { table, index in
+                seen.append(table.key(at: index).description)
+            }
         } while cursor != 0
         #expect(Set(seen) == Set(names))
         #expect(seen.count == names.count)  // no resizes during this walk, so no duplicates either
@@ -94,7 +98,9 @@ import Testing
         let keyspace = Keyspace(databases: 1, shardsPerDatabase: 4)
         for i in 0..<2000 {
             Key("k\(i)").withView { view in
-                keyspace.write(0, view) { $0.set(view, Entry(value: .string([]), expiresAt: i % 2 == 0 ? 50 : 0), now: 0) }
+                keyspace.write(0, view) {
+                    $0.set(view, Entry(value: .string([]), expiresAt: i % 2 == 0 ? 50 : 0), now: 0)
+                }
             }
         }
         var rounds = 0

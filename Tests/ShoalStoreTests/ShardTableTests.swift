@@ -18,8 +18,9 @@ typealias SeededGenerator = SamplingRandom
             let name = "k\(Int.random(in: 0..<600, using: &generator))"
             switch Int.random(in: 0..<10, using: &generator) {
             case 0..<5:
-                let entry = Entry(value: .string(Array("v\(step)".utf8)),
-                                  expiresAt: Bool.random(using: &generator) ? Int64(step + 1) : 0)
+                let entry = Entry(
+                    value: .string(Array("v\(step)".utf8)),
+                    expiresAt: Bool.random(using: &generator) ? Int64(step + 1) : 0)
                 view(name) { table.set($0, entry, now: 0) }
                 reference[name] = entry
             case 5..<8:
@@ -40,7 +41,9 @@ typealias SeededGenerator = SamplingRandom
         }
         // Sampling volatile keys only ever returns keys with a deadline.
         for _ in 0..<100 {
-            if let index = table.randomVolatileIndex(using: &generator) { #expect(table.entry(at: index).expiresAt != 0) }
+            if let index = table.randomVolatileIndex(using: &generator) {
+                #expect(table.entry(at: index).expiresAt != 0)
+            }
         }
     }
 
@@ -104,7 +107,9 @@ typealias SeededGenerator = SamplingRandom
         var generator = SeededGenerator(seed: 11)
         var table = ShardTable()
         var reference: [[UInt8]: [UInt8]] = [:]
-        func bytes(_ length: Int, _ seed: Int) -> [UInt8] { (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) } }
+        func bytes(_ length: Int, _ seed: Int) -> [UInt8] {
+            (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) }
+        }
         // A few keys of each interesting length: empty, short, exactly at the limit, just past it, long.
         let keys = [0, 1, 12, 37, 38, 39, 60].flatMap { length in (0..<4).map { bytes(length, $0) } }
         for step in 0..<20000 {

@@ -4,7 +4,9 @@ import ShoalStore
 extension TableReading {
     /// Lends the string value at `index` to `body`, in place; WRONGTYPE for any other type.
     @inline(__always)
-    func withString<R>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(CommandError) -> R) throws(CommandError) -> R {
+    func withString<R>(
+        at index: Int, _ body: (UnsafeRawBufferPointer) throws(CommandError) -> R
+    ) throws(CommandError) -> R {
         guard isString(at: index) else { throw .wrongType }
         return try withStringBytes(at: index, body)
     }
@@ -58,8 +60,9 @@ extension CommandContext {
         let seconds = args.matches(index, "EX") || args.matches(index, "EXAT")
         guard seconds || args.matches(index, "PX") || args.matches(index, "PXAT") else { return nil }
         let relative = args.matches(index, "EX") || args.matches(index, "PX")
-        return try absoluteDeadline(try args.integer(index + 1), seconds: seconds, relative: relative, now: now,
-                                    command: command)
+        return try absoluteDeadline(
+            try args.integer(index + 1), seconds: seconds, relative: relative, now: now,
+            command: command)
     }
 }
 

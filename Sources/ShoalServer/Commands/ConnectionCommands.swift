@@ -19,7 +19,9 @@ func passwordsMatch(_ given: UnsafeRawBufferPointer, _ expected: String) -> Bool
 }
 
 /// AUTH and HELLO's AUTH: only the `default` user exists; with no `requirepass` it accepts any password.
-func authenticate(_ ctx: CommandContext, user: UnsafeRawBufferPointer?, password: UnsafeRawBufferPointer) throws(CommandError) {
+func authenticate(
+    _ ctx: CommandContext, user: UnsafeRawBufferPointer?, password: UnsafeRawBufferPointer
+) throws(CommandError) {
     let required = ctx.server.config.current.requirepass
     if let user, !user.elementsEqual("default".utf8) { throw .wrongPass }
     guard required.isEmpty || passwordsMatch(password, required) else {
@@ -131,28 +133,36 @@ func resetCommand(_ ctx: CommandContext) throws(CommandError) {
 // MARK: - The table: data that points at the handlers
 
 let connectionCommands: [Command] = [
-    Command("ping", arity: -1, flags: [.fast, .stale], group: "connection",
+    Command(
+        "ping", arity: -1, flags: [.fast, .stale], group: "connection",
         summary: "Returns the server's liveliness response.",
         handler: pingCommand),
-    Command("echo", arity: 2, flags: [.fast], group: "connection", summary: "Returns the given string.",
+    Command(
+        "echo", arity: 2, flags: [.fast], group: "connection", summary: "Returns the given string.",
         handler: echoCommand),
-    Command("quit", arity: -1, flags: [.fast, .noAuth, .stale], group: "connection",
+    Command(
+        "quit", arity: -1, flags: [.fast, .noAuth, .stale], group: "connection",
         summary: "Closes the connection.",
         handler: quitCommand),
-    Command("select", arity: 2, flags: [.fast, .loading, .stale], group: "connection",
+    Command(
+        "select", arity: 2, flags: [.fast, .loading, .stale], group: "connection",
         summary: "Changes the selected database.",
         handler: selectCommand),
-    Command("auth", arity: -2, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
+    Command(
+        "auth", arity: -2, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
         summary: "Authenticates the connection.",
         handler: authCommand),
-    Command("hello", arity: -1, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
+    Command(
+        "hello", arity: -1, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
         summary: "Handshakes with the Redis server.", since: "6.0.0",
         handler: helloCommand),
-    Command("reset", arity: 1, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
+    Command(
+        "reset", arity: 1, flags: [.fast, .noAuth, .noscript, .loading, .stale], group: "connection",
         summary: "Resets the connection.", since: "6.2.0",
         handler: resetCommand),
-    Command("client", arity: -2, flags: [], group: "connection", summary: "A container for client connection commands.",
-            since: "2.4.0", subcommands: clientSubcommands),
+    Command(
+        "client", arity: -2, flags: [], group: "connection", summary: "A container for client connection commands.",
+        since: "2.4.0", subcommands: clientSubcommands),
 ]
 
 // MARK: - Handlers, one per command
@@ -178,7 +188,8 @@ func clientSetinfoCommand(_ ctx: CommandContext) throws(CommandError) {
         throw .unrecognizedOption(ctx.args.string(2))
     }
     let value = try validateClientName(
-        ctx.args[3], error: "ERR \(isName ? "lib-name" : "lib-ver") cannot contain spaces, newlines or special characters.")
+        ctx.args[3],
+        error: "ERR \(isName ? "lib-name" : "lib-ver") cannot contain spaces, newlines or special characters.")
     ctx.client.handle.names.withLock { if isName { $0.libName = value } else { $0.libVersion = value } }
     ctx.out.ok()
 }
@@ -241,28 +252,36 @@ func clientHelpCommand(_ ctx: CommandContext) throws(CommandError) {
 // MARK: - The table: data that points at the handlers
 
 let clientSubcommands: [Command] = [
-    Command("id", arity: 2, flags: [.noscript, .loading, .stale], group: "connection",
+    Command(
+        "id", arity: 2, flags: [.noscript, .loading, .stale], group: "connection",
         summary: "Returns the unique client ID of the connection.", since: "5.0.0",
         handler: clientIdCommand),
-    Command("setname", arity: 3, flags: [.noscript, .loading, .stale], group: "connection",
+    Command(
+        "setname", arity: 3, flags: [.noscript, .loading, .stale], group: "connection",
         summary: "Sets the connection name.", since: "2.6.9",
         handler: clientSetnameCommand),
-    Command("getname", arity: 2, flags: [.noscript, .loading, .stale], group: "connection",
+    Command(
+        "getname", arity: 2, flags: [.noscript, .loading, .stale], group: "connection",
         summary: "Returns the name of the connection.", since: "2.6.9",
         handler: clientGetnameCommand),
-    Command("setinfo", arity: 4, flags: [.noscript, .loading, .stale], group: "connection",
+    Command(
+        "setinfo", arity: 4, flags: [.noscript, .loading, .stale], group: "connection",
         summary: "Sets information specific to the client or connection.", since: "7.2.0",
         handler: clientSetinfoCommand),
-    Command("list", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "connection",
+    Command(
+        "list", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "connection",
         summary: "Lists open connections.", since: "2.4.0", complexity: "O(N)",
         handler: clientListCommand),
-    Command("info", arity: 2, flags: [.noscript, .loading, .stale], group: "connection",
+    Command(
+        "info", arity: 2, flags: [.noscript, .loading, .stale], group: "connection",
         summary: "Returns information about the connection.", since: "6.2.0",
         handler: clientInfoCommand),
-    Command("kill", arity: -3, flags: [.admin, .noscript, .loading, .stale], group: "connection",
+    Command(
+        "kill", arity: -3, flags: [.admin, .noscript, .loading, .stale], group: "connection",
         summary: "Terminates open connections.", since: "2.4.0", complexity: "O(N)",
         handler: clientKillCommand),
-    Command("help", arity: 2, flags: [.loading, .stale], group: "connection",
+    Command(
+        "help", arity: 2, flags: [.loading, .stale], group: "connection",
         summary: "Returns helpful text about the different subcommands.", since: "5.0.0",
         handler: clientHelpCommand),
 ]
@@ -302,9 +321,13 @@ func killClients(_ ctx: CommandContext) throws(CommandError) {
                 }
                 if type != "normal" { matchNone = true }
             } else if args.matches(index, "SKIPME") {
-                if args.matches(index + 1, "YES") { skipMe = true }
-                else if args.matches(index + 1, "NO") { skipMe = false }
-                else { throw .syntax }
+                if args.matches(index + 1, "YES") {
+                    skipMe = true
+                } else if args.matches(index + 1, "NO") {
+                    skipMe = false
+                } else {
+                    throw .syntax
+                }
             } else {
                 throw .syntax
             }
@@ -340,7 +363,8 @@ extension ServerState {
     func describeClient(_ handle: ClientHandle, now: Milliseconds) -> String {
         let names = handle.names.withLock { $0 }
         let commandIndex = handle.lastCommand.load(ordering: .relaxed)
-        let command = commandIndex >= 0 && commandIndex < commands.flattened.count
+        let command =
+            commandIndex >= 0 && commandIndex < commands.flattened.count
             ? commands.flattened[commandIndex].fullName : "NULL"
         let age = (now - handle.createdAt) / 1000
         let idle = max(0, now - handle.lastInteraction.load(ordering: .relaxed)) / 1000

@@ -9,13 +9,22 @@ func expireGeneric(_ ctx: CommandContext, seconds: Bool, relative: Bool) throws(
     let args = ctx.args
     let name = args.lowercased(0)
     let amount = try args.integer(2)
-    var nx = false, xx = false, gt = false, lt = false
+    var nx = false
+    var xx = false
+    var gt = false
+    var lt = false
     for index in 3..<max(3, args.count) {
-        if args.matches(index, "NX") { nx = true }
-        else if args.matches(index, "XX") { xx = true }
-        else if args.matches(index, "GT") { gt = true }
-        else if args.matches(index, "LT") { lt = true }
-        else { throw .unsupportedOption(args.string(index)) }
+        if args.matches(index, "NX") {
+            nx = true
+        } else if args.matches(index, "XX") {
+            xx = true
+        } else if args.matches(index, "GT") {
+            gt = true
+        } else if args.matches(index, "LT") {
+            lt = true
+        } else {
+            throw .unsupportedOption(args.string(index))
+        }
     }
     if nx && (xx || gt || lt) { throw .nxWithOtherConditions }
     if gt && lt { throw .gtAndLt }
@@ -99,31 +108,40 @@ func persistCommand(_ ctx: CommandContext) throws(CommandError) {
 // MARK: - The table: data that points at the handlers
 
 let expireCommands: [Command] = [
-    Command("expire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+    Command(
+        "expire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
         summary: "Sets the expiration time of a key in seconds.",
         handler: expireCommand),
-    Command("pexpire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+    Command(
+        "pexpire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
         summary: "Sets the expiration time of a key in milliseconds.", since: "2.6.0",
         handler: pexpireCommand),
-    Command("expireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+    Command(
+        "expireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
         summary: "Sets the expiration time of a key to a Unix timestamp.", since: "1.2.0",
         handler: expireatCommand),
-    Command("pexpireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+    Command(
+        "pexpireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
         summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.", since: "2.6.0",
         handler: pexpireatCommand),
-    Command("ttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
+    Command(
+        "ttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
         summary: "Returns the expiration time in seconds of a key.",
         handler: ttlCommand),
-    Command("pttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
+    Command(
+        "pttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
         summary: "Returns the expiration time in milliseconds of a key.", since: "2.6.0",
         handler: pttlCommand),
-    Command("expiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
+    Command(
+        "expiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
         summary: "Returns the expiration time of a key as a Unix timestamp.", since: "7.0.0",
         handler: expiretimeCommand),
-    Command("pexpiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
+    Command(
+        "pexpiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
         summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.", since: "7.0.0",
         handler: pexpiretimeCommand),
-    Command("persist", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+    Command(
+        "persist", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
         summary: "Removes the expiration time of a key.", since: "2.2.0",
         handler: persistCommand),
 ]

@@ -34,9 +34,10 @@ func countExisting(_ ctx: CommandContext, touch: Bool) {
     let found = ctx.store.withKeys(database: ctx.database, hashes: keys.map(\.hash), exclusive: false) {
         group -> Int in
         keys.reduce(0) { total, key in
-            total + group.readTable(database: ctx.database, hash: key.hash) { table in
-                (touch ? table.lookup(key, now: ctx.now) : table.peek(key, now: ctx.now)) != nil ? 1 : 0
-            }
+            total
+                + group.readTable(database: ctx.database, hash: key.hash) { table in
+                    (touch ? table.lookup(key, now: ctx.now) : table.peek(key, now: ctx.now)) != nil ? 1 : 0
+                }
         }
     }
     ctx.out.integer(found)
@@ -49,14 +50,20 @@ func renameGeneric(_ ctx: CommandContext, onlyIfAbsent: Bool) throws(CommandErro
     let database = ctx.database
     let moved = try ctx.store.withKeys(database: database, hashes: [source.hash, target.hash], exclusive: true) {
         group throws(CommandError) -> Bool in
-        let exists = group.withTable(database: database, hash: source.hash) { $0.lookupForWrite(source, now: ctx.now) != nil }
+        let exists = group.withTable(database: database, hash: source.hash) {
+            $0.lookupForWrite(source, now: ctx.now) != nil
+        }
         guard exists else { throw .noSuchKey }
         if source.hash == target.hash && source.bytes.elementsEqual(target.bytes) { return !onlyIfAbsent }
         if onlyIfAbsent {
-            let taken = group.withTable(database: database, hash: target.hash) { $0.lookupForWrite(target, now: ctx.now) != nil }
+            let taken = group.withTable(database: database, hash: target.hash) {
+                $0.lookupForWrite(target, now: ctx.now) != nil
+            }
             if taken { return false }
         }
-        guard let entry = group.withTable(database: database, hash: source.hash, { $0.remove(source) }) else { return false }
+        guard let entry = group.withTable(database: database, hash: source.hash, { $0.remove(source) }) else {
+            return false
+        }
         group.withTable(database: database, hash: target.hash) { table in table.set(target, entry, now: ctx.now) }
         return true
     }
@@ -144,7 +151,11 @@ func scanCommand(_ ctx: CommandContext) throws(CommandError) {
 }
 
 func randomkeyCommand(_ ctx: CommandContext) throws(CommandError) {
-    if let key = ctx.store.randomKey(database: ctx.database, now: ctx.now) { ctx.out.bulk(key.bytes) } else { ctx.out.null() }
+    if let key = ctx.store.randomKey(database: ctx.database, now: ctx.now) {
+        ctx.out.bulk(key.bytes)
+    } else {
+        ctx.out.null()
+    }
 }
 
 func renameCommand(_ ctx: CommandContext) throws(CommandError) {
@@ -177,8 +188,10 @@ func copyCommand(_ ctx: CommandContext) throws(CommandError) {
     if targetDatabase == ctx.database && source.hash == target.hash && source.bytes.elementsEqual(target.bytes) {
         throw .sameObject
     }
-    let ids = [ShardID(database: ctx.database, shard: ctx.store.keyspace.shardIndex(for: source.hash)),
-               ShardID(database: targetDatabase, shard: ctx.store.keyspace.shardIndex(for: target.hash))]
+    let ids = [
+        ShardID(database: ctx.database, shard: ctx.store.keyspace.shardIndex(for: source.hash)),
+        ShardID(database: targetDatabase, shard: ctx.store.keyspace.shardIndex(for: target.hash)),
+    ]
     let copied = ctx.store.withShards(ids, exclusive: true) { group -> Bool in
         let entry = group.withTable(database: ctx.database, hash: source.hash) { table in
             table.lookupForWrite(source, now: ctx.now).map { table.entry(at: $0) }
@@ -201,11 +214,17 @@ func moveCommand(_ ctx: CommandContext) throws(CommandError) {
     let shard = ctx.store.keyspace.shardIndex(for: key.hash)
     let ids = [ShardID(database: ctx.database, shard: shard), ShardID(database: targetDatabase, shard: shard)]
     let moved = ctx.store.withShards(ids, exclusive: true) { group -> Bool in
-        let exists = group.withTable(database: ctx.database, hash: key.hash) { $0.lookupForWrite(key, now: ctx.now) != nil }
+        let exists = group.withTable(database: ctx.database, hash: key.hash) {
+            $0.lookupForWrite(key, now: ctx.now) != nil
+        }
         guard exists else { return false }
-        let taken = group.withTable(database: targetDatabase, hash: key.hash) { $0.lookupForWrite(key, now: ctx.now) != nil }
+        let taken = group.withTable(database: targetDatabase, hash: key.hash) {
+            $0.lookupForWrite(key, now: ctx.now) != nil
+        }
         guard !taken else { return false }
-        guard let entry = group.withTable(database: ctx.database, hash: key.hash, { $0.remove(key) }) else { return false }
+        guard let entry = group.withTable(database: ctx.database, hash: key.hash, { $0.remove(key) }) else {
+            return false
+        }
         group.withTable(database: targetDatabase, hash: key.hash) { $0.set(key, entry, now: ctx.now) }
         return true
     }
@@ -249,54 +268,71 @@ func swapdbCommand(_ ctx: CommandContext) throws(CommandError) {
 // MARK: - The table: data that points at the handlers
 
 let keyCommands: [Command] = [
-    Command("del", arity: -2, flags: [.write], keys: (1, -1, 1), group: "generic",
+    Command(
+        "del", arity: -2, flags: [.write], keys: (1, -1, 1), group: "generic",
         summary: "Deletes one or more keys.", complexity: "O(N)",
         handler: delCommand),
-    Command("unlink", arity: -2, flags: [.write, .fast], keys: (1, -1, 1), group: "generic",
+    Command(
+        "unlink", arity: -2, flags: [.write, .fast], keys: (1, -1, 1), group: "generic",
         summary: "Asynchronously deletes one or more keys.", since: "4.0.0", complexity: "O(N)",
         handler: unlinkCommand),
-    Command("exists", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
+    Command(
+        "exists", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
         summary: "Determines whether one or more keys exist.", complexity: "O(N)",
         handler: existsCommand),
-    Command("touch", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
-        summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+    Command(
+        "touch", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
+        summary:
+            "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
         since: "3.2.1", complexity: "O(N)",
         handler: touchCommand),
-    Command("type", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
+    Command(
+        "type", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
         summary: "Determines the type of value stored at a key.",
         handler: typeCommand),
-    Command("keys", arity: 2, flags: [.readonly], group: "generic",
+    Command(
+        "keys", arity: 2, flags: [.readonly], group: "generic",
         summary: "Returns all key names that match a pattern.", complexity: "O(N)",
         handler: keysCommand),
-    Command("scan", arity: -2, flags: [.readonly], group: "generic",
+    Command(
+        "scan", arity: -2, flags: [.readonly], group: "generic",
         summary: "Iterates over the key names in the database.", since: "2.8.0",
         complexity: "O(1) for every call. O(N) for a complete iteration.",
         handler: scanCommand),
-    Command("randomkey", arity: 1, flags: [.readonly], group: "generic",
+    Command(
+        "randomkey", arity: 1, flags: [.readonly], group: "generic",
         summary: "Returns a random key name from the database.",
         handler: randomkeyCommand),
-    Command("rename", arity: 3, flags: [.write], keys: (1, 2, 1), group: "generic",
+    Command(
+        "rename", arity: 3, flags: [.write], keys: (1, 2, 1), group: "generic",
         summary: "Renames a key and overwrites the destination.",
         handler: renameCommand),
-    Command("renamenx", arity: 3, flags: [.write, .fast], keys: (1, 2, 1), group: "generic",
+    Command(
+        "renamenx", arity: 3, flags: [.write, .fast], keys: (1, 2, 1), group: "generic",
         summary: "Renames a key only when the target key name doesn't exist.",
         handler: renamenxCommand),
-    Command("copy", arity: -3, flags: [.write, .denyOOM], keys: (1, 2, 1), group: "generic",
+    Command(
+        "copy", arity: -3, flags: [.write, .denyOOM], keys: (1, 2, 1), group: "generic",
         summary: "Copies the value of a key to a new key.", since: "6.2.0", complexity: "O(N)",
         handler: copyCommand),
-    Command("move", arity: 3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+    Command(
+        "move", arity: 3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
         summary: "Moves a key to another database.",
         handler: moveCommand),
-    Command("dbsize", arity: 1, flags: [.readonly, .fast], group: "server",
+    Command(
+        "dbsize", arity: 1, flags: [.readonly, .fast], group: "server",
         summary: "Returns the number of keys in the database.",
         handler: dbsizeCommand),
-    Command("flushdb", arity: -1, flags: [.write], group: "server",
+    Command(
+        "flushdb", arity: -1, flags: [.write], group: "server",
         summary: "Removes all keys from the current database.", complexity: "O(N)",
         handler: flushdbCommand),
-    Command("flushall", arity: -1, flags: [.write], group: "server",
+    Command(
+        "flushall", arity: -1, flags: [.write], group: "server",
         summary: "Removes all keys from all databases.", complexity: "O(N)",
         handler: flushallCommand),
-    Command("swapdb", arity: 3, flags: [.write, .fast], group: "server",
+    Command(
+        "swapdb", arity: 3, flags: [.write, .fast], group: "server",
         summary: "Swaps two Redis databases.", since: "4.0.0", complexity: "O(N)",
         handler: swapdbCommand),
 ]

@@ -31,13 +31,16 @@ func lastsaveCommand(_ ctx: CommandContext) throws(CommandError) {
 // MARK: - The table: data that points at the handlers
 
 let persistenceCommands: [Command] = [
-    Command("save", arity: 1, flags: [.admin, .noscript], group: "server",
+    Command(
+        "save", arity: 1, flags: [.admin, .noscript], group: "server",
         summary: "Synchronously saves the database(s) to disk.", complexity: "O(N)",
         handler: saveCommand),
-    Command("bgsave", arity: -1, flags: [.admin, .noscript], group: "server",
+    Command(
+        "bgsave", arity: -1, flags: [.admin, .noscript], group: "server",
         summary: "Asynchronously saves the database(s) to disk.", complexity: "O(1)",
         handler: bgsaveCommand),
-    Command("lastsave", arity: 1, flags: [.loading, .stale, .fast], group: "server",
+    Command(
+        "lastsave", arity: 1, flags: [.loading, .stale, .fast], group: "server",
         summary: "Returns the Unix timestamp of the last successful save to disk.",
         handler: lastsaveCommand),
 ]

@@ -2,7 +2,7 @@ import RESP
 import ShoalStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Server commands (Redis's server.c, config.c and debug.c parts). COMMAND answers from the command table
@@ -26,11 +26,17 @@ func timeCommand(_ ctx: CommandContext) throws(CommandError) {
 func shutdownCommand(_ ctx: CommandContext) throws(CommandError) {
     var request = ShutdownRequest.defaultSave
     for index in 1..<max(1, ctx.args.count) {
-        if ctx.args.matches(index, "NOSAVE") { request = .noSave }
-        else if ctx.args.matches(index, "SAVE") { request = .save }
-        else if ctx.args.matches(index, "NOW") || ctx.args.matches(index, "FORCE") { continue }
-        else if ctx.args.matches(index, "ABORT") { throw .noShutdownInProgress }
-        else { throw .syntax }
+        if ctx.args.matches(index, "NOSAVE") {
+            request = .noSave
+        } else if ctx.args.matches(index, "SAVE") {
+            request = .save
+        } else if ctx.args.matches(index, "NOW") || ctx.args.matches(index, "FORCE") {
+            continue
+        } else if ctx.args.matches(index, "ABORT") {
+            throw .noShutdownInProgress
+        } else {
+            throw .syntax
+        }
     }
     // Save first, as Redis does: if it fails the server keeps running and says so.
     let saveFirst = request == .save || (request == .defaultSave && !ctx.server.config.current.save.isEmpty)
@@ -50,39 +56,49 @@ func shutdownCommand(_ ctx: CommandContext) throws(CommandError) {
 // MARK: - The table: data that points at the handlers
 
 let serverCommands: [Command] = [
-    Command("info", arity: -1, flags: [.loading, .stale], group: "server",
+    Command(
+        "info", arity: -1, flags: [.loading, .stale], group: "server",
         summary: "Returns information and statistics about the server.",
         handler: infoCommand),
-    Command("time", arity: 1, flags: [.loading, .stale, .fast], group: "server",
+    Command(
+        "time", arity: 1, flags: [.loading, .stale, .fast], group: "server",
         summary: "Returns the server time.", since: "2.6.0",
         handler: timeCommand),
-    Command("shutdown", arity: -1, flags: [.admin, .noscript, .loading, .stale], group: "server",
+    Command(
+        "shutdown", arity: -1, flags: [.admin, .noscript, .loading, .stale], group: "server",
         summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.",
         handler: shutdownCommand),
-    Command("config", arity: -2, group: "server", summary: "A container for server configuration commands.",
-            since: "2.0.0", subcommands: configSubcommands),
-    Command("command", arity: -1, flags: [.loading, .stale], group: "server",
-            summary: "Returns detailed information about all commands.", since: "2.8.13", complexity: "O(N)",
-            subcommands: commandSubcommands) { ctx throws(CommandError) in
+    Command(
+        "config", arity: -2, group: "server", summary: "A container for server configuration commands.",
+        since: "2.0.0", subcommands: configSubcommands),
+    Command(
+        "command", arity: -1, flags: [.loading, .stale], group: "server",
+        summary: "Returns detailed information about all commands.", since: "2.8.13", complexity: "O(N)",
+        subcommands: commandSubcommands
+    ) { ctx throws(CommandError) in
         ctx.out.arrayHeader(ctx.server.commands.commands.count)
         for command in ctx.server.commands.commands { writeCommandInfo(command, to: &ctx.out) }
     },
-    Command("debug", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "server",
-            summary: "A container for debugging commands.", subcommands: [
-        Command("sleep", arity: 3, group: "server", summary: "Stop the server for <seconds>. Decimals allowed.") {
-            ctx throws(CommandError) in
-            let seconds = try ctx.args.double(2)
-            guard seconds >= 0, seconds < 1e6 else { throw .notFloat }
-            if seconds > 0 { usleep(UInt32(seconds * 1_000_000)) }
-            ctx.out.ok()
-        },
-        Command("help", arity: 2, group: "server", summary: "Show helpful text about the different subcommands.") {
-            ctx throws(CommandError) in
-            ctx.out.bulkArray(["DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                               "SLEEP <seconds>", "    Stop the server's event loop for <seconds>. Decimals allowed.",
-                               "HELP", "    Print this help."])
-        },
-    ]),
+    Command(
+        "debug", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "server",
+        summary: "A container for debugging commands.",
+        subcommands: [
+            Command("sleep", arity: 3, group: "server", summary: "Stop the server for <seconds>. Decimals allowed.") {
+                ctx throws(CommandError) in
+                let seconds = try ctx.args.double(2)
+                guard seconds >= 0, seconds < 1e6 else { throw .notFloat }
+                if seconds > 0 { usleep(UInt32(seconds * 1_000_000)) }
+                ctx.out.ok()
+            },
+            Command("help", arity: 2, group: "server", summary: "Show helpful text about the different subcommands.") {
+                ctx throws(CommandError) in
+                ctx.out.bulkArray([
+                    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "SLEEP <seconds>", "    Stop the server's event loop for <seconds>. Decimals allowed.",
+                    "HELP", "    Print this help.",
+                ])
+            },
+        ]),
 ]
 
 // MARK: - CONFIG
@@ -122,7 +138,8 @@ func configSetCommand(_ ctx: CommandContext) throws(CommandError) {
                 throw .configSetFailed(name, "can't set immutable config")
             }
             let value = args.string(index + 1)
-            let words = name == "save" || name == "client-output-buffer-limit"
+            let words =
+                name == "save" || name == "client-output-buffer-limit"
                 ? (value.isEmpty ? [""] : value.split(separator: " ").map(String.init)) : [value]
             do throws(ConfigError) {
                 try option.set(&updated, words)
@@ -155,17 +172,21 @@ func configHelpCommand(_ ctx: CommandContext) throws(CommandError) {
 // MARK: - The table: data that points at the handlers
 
 let configSubcommands: [Command] = [
-    Command("get", arity: -3, flags: [.admin, .noscript, .loading, .stale], group: "server",
+    Command(
+        "get", arity: -3, flags: [.admin, .noscript, .loading, .stale], group: "server",
         summary: "Returns the effective values of configuration parameters.", since: "2.0.0",
         complexity: "O(N)",
         handler: configGetCommand),
-    Command("set", arity: -4, flags: [.admin, .noscript, .loading, .stale], group: "server",
+    Command(
+        "set", arity: -4, flags: [.admin, .noscript, .loading, .stale], group: "server",
         summary: "Sets configuration parameters in-flight.", since: "2.0.0", complexity: "O(N)",
         handler: configSetCommand),
-    Command("resetstat", arity: 2, flags: [.admin, .noscript, .loading, .stale], group: "server",
+    Command(
+        "resetstat", arity: 2, flags: [.admin, .noscript, .loading, .stale], group: "server",
         summary: "Resets the server's statistics.", since: "2.0.0",
         handler: configResetstatCommand),
-    Command("help", arity: 2, flags: [.loading, .stale], group: "server",
+    Command(
+        "help", arity: 2, flags: [.loading, .stale], group: "server",
         summary: "Returns helpful text about the different subcommands.", since: "5.0.0",
         handler: configHelpCommand),
 ]
@@ -197,7 +218,8 @@ func commandInfoCommand(_ ctx: CommandContext) throws(CommandError) {
 
 func commandDocsCommand(_ ctx: CommandContext) throws(CommandError) {
     let table = ctx.server.commands
-    let selected = ctx.args.count == 2
+    let selected =
+        ctx.args.count == 2
         ? table.commands : (2..<ctx.args.count).compactMap { table.command(named: ctx.args.string($0)) }
     ctx.out.mapHeader(selected.count)
     for command in selected {
@@ -241,21 +263,26 @@ func commandHelpCommand(_ ctx: CommandContext) throws(CommandError) {
 // MARK: - The table: data that points at the handlers
 
 let commandSubcommands: [Command] = [
-    Command("count", arity: 2, flags: [.loading, .stale], group: "server",
+    Command(
+        "count", arity: 2, flags: [.loading, .stale], group: "server",
         summary: "Returns a count of commands.", since: "2.8.13",
         handler: commandCountCommand),
-    Command("info", arity: -2, flags: [.loading, .stale], group: "server",
+    Command(
+        "info", arity: -2, flags: [.loading, .stale], group: "server",
         summary: "Returns information about one, multiple or all commands.", since: "2.8.13",
         complexity: "O(N)",
         handler: commandInfoCommand),
-    Command("docs", arity: -2, flags: [.loading, .stale], group: "server",
+    Command(
+        "docs", arity: -2, flags: [.loading, .stale], group: "server",
         summary: "Returns documentary information about one, multiple or all commands.", since: "7.0.0",
         complexity: "O(N)",
         handler: commandDocsCommand),
-    Command("list", arity: -2, flags: [.loading, .stale], group: "server",
+    Command(
+        "list", arity: -2, flags: [.loading, .stale], group: "server",
         summary: "Returns a list of command names.", since: "7.0.0", complexity: "O(N)",
         handler: commandListCommand),
-    Command("help", arity: 2, flags: [.loading, .stale], group: "server",
+    Command(
+        "help", arity: 2, flags: [.loading, .stale], group: "server",
         summary: "Returns helpful text about the different subcommands.", since: "5.0.0",
         handler: commandHelpCommand),
 ]

@@ -46,7 +46,8 @@ func parseSetOptions(_ ctx: CommandContext, from start: Int) throws(CommandError
 /// The one implementation behind SET, SETNX, SETEX, PSETEX and GETSET (Redis's `setGenericCommand`).
 /// Returns whether the value was stored; with `returnOld` it replies with the previous value itself.
 @discardableResult
-func setGeneric(_ ctx: CommandContext, keyIndex: Int, valueIndex: Int, options: SetOptions) throws(CommandError) -> Bool {
+func setGeneric(_ ctx: CommandContext, keyIndex: Int, valueIndex: Int, options: SetOptions) throws(CommandError) -> Bool
+{
     let key = ctx.args.key(keyIndex)
     let value = ctx.args[valueIndex]
     let stored = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Bool in
@@ -91,7 +92,11 @@ func incrementBy(_ ctx: CommandContext, _ increment: Int64) throws(CommandError)
         let (sum, overflow) = current.addingReportingOverflow(increment)
         if overflow { throw .overflow }
         withDecimalBytes(sum) { text in
-            if let existing { table.setString(at: existing, text) } else { table.insert(key, string: text, now: ctx.now) }
+            if let existing {
+                table.setString(at: existing, text)
+            } else {
+                table.insert(key, string: text, now: ctx.now)
+            }
         }
         return sum
     }
@@ -130,7 +135,8 @@ func psetexCommand(_ ctx: CommandContext) throws(CommandError) { try setWithTime
 private func setWithTimeout(_ ctx: CommandContext, seconds: Bool) throws(CommandError) {
     var options = SetOptions()
     let name = seconds ? "setex" : "psetex"
-    options.expiry = .at(try absoluteDeadline(try ctx.args.integer(2), seconds: seconds, relative: true, now: ctx.now, command: name))
+    options.expiry = .at(
+        try absoluteDeadline(try ctx.args.integer(2), seconds: seconds, relative: true, now: ctx.now, command: name))
     try setGeneric(ctx, keyIndex: 1, valueIndex: 3, options: options)
     ctx.out.ok()
 }
@@ -277,7 +283,11 @@ func incrbyfloatCommand(_ ctx: CommandContext) throws(CommandError) {
         guard sum.isFinite else { throw .notFinite }
         let text = Array(formatHumanFriendly(sum).utf8)
         text.withUnsafeBytes { bytes in
-            if let existing { table.setString(at: existing, bytes) } else { table.insert(key, string: bytes, now: ctx.now) }
+            if let existing {
+                table.setString(at: existing, bytes)
+            } else {
+                table.insert(key, string: bytes, now: ctx.now)
+            }
         }
         return text
     }
@@ -327,74 +337,97 @@ func setrangeCommand(_ ctx: CommandContext) throws(CommandError) {
 // MARK: - The table: data that points at the handlers
 
 let stringCommands: [Command] = [
-    Command("get", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
+    Command(
+        "get", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
         summary: "Returns the string value of a key.",
         handler: getCommand),
-    Command("set", arity: -3, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+    Command(
+        "set", arity: -3, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
         summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
         since: "1.0.0",
         handler: setCommand),
-    Command("setnx", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+    Command(
+        "setnx", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
         summary: "Set the string value of a key only when the key doesn't exist.",
         handler: setnxCommand),
-    Command("setex", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+    Command(
+        "setex", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
         summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
         since: "2.0.0",
         handler: setexCommand),
-    Command("psetex", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+    Command(
+        "psetex", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
         summary: "Sets both string value and expiration time in milliseconds of a key.",
         since: "2.6.0",
         handler: psetexCommand),
-    Command("getset", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+    Command(
+        "getset", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
         summary: "Returns the previous string value of a key after setting it to a new value.",
         handler: getsetCommand),
-    Command("getdel", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
+    Command(
+        "getdel", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
         summary: "Returns the string value of a key after deleting the key.", since: "6.2.0",
         handler: getdelCommand),
-    Command("getex", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
+    Command(
+        "getex", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
         summary: "Returns the string value of a key after setting its expiration time.", since: "6.2.0",
         handler: getexCommand),
-    Command("mget", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "string",
+    Command(
+        "mget", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "string",
         summary: "Atomically returns the string values of one or more keys.",
         handler: mgetCommand),
-    Command("mset", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
+    Command(
+        "mset", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
         summary: "Atomically creates or modifies the string values of one or more keys.",
         since: "1.0.1",
         handler: msetCommand),
-    Command("msetnx", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
+    Command(
+        "msetnx", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
         summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
         since: "1.0.1",
         handler: msetnxCommand),
-    Command("append", arity: 3, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+    Command(
+        "append", arity: 3, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
         summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
         since: "2.0.0",
         handler: appendCommand),
-    Command("strlen", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
+    Command(
+        "strlen", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
         summary: "Returns the length of a string value.", since: "2.2.0",
         handler: strlenCommand),
-    Command("incr", arity: 2, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+    Command(
+        "incr", arity: 2, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
         summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
         handler: incrCommand),
-    Command("decr", arity: 2, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+    Command(
+        "decr", arity: 2, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
         summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
         handler: decrCommand),
-    Command("incrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+    Command(
+        "incrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
         summary: "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
         handler: incrbyCommand),
-    Command("decrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-        summary: "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
+    Command(
+        "decrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+        summary:
+            "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
         handler: decrbyCommand),
-    Command("incrbyfloat", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-        summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+    Command(
+        "incrbyfloat", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+        summary:
+            "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
         since: "2.6.0",
         handler: incrbyfloatCommand),
-    Command("getrange", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: "string",
+    Command(
+        "getrange", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: "string",
         summary: "Returns a substring of the string stored at a key.", since: "2.4.0", complexity: "O(N)",
         handler: getrangeCommand),
-    Command("substr", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: "string",
+    Command(
+        "substr", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: "string",
         summary: "Returns a substring from a string value.", complexity: "O(N)",
         handler: substrCommand),
-    Command("setrange", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+    Command(
+        "setrange", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
         summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
         since: "2.2.0",
         handler: setrangeCommand),
@@ -406,7 +439,8 @@ func msetGeneric(_ ctx: CommandContext, onlyIfAllAbsent: Bool) throws(CommandErr
     let args = ctx.args
     guard args.count % 2 == 1 else { throw .wrongArity(onlyIfAllAbsent ? "msetnx" : "mset") }
     let keys = stride(from: 1, to: args.count, by: 2).map { args.key($0) }
-    let stored = ctx.store.withKeys(database: ctx.database, hashes: keys.map(\.hash), exclusive: true) { group -> Bool in
+    let stored = ctx.store.withKeys(database: ctx.database, hashes: keys.map(\.hash), exclusive: true) {
+        group -> Bool in
         if onlyIfAllAbsent {
             for key in keys {
                 let exists = group.withTable(database: ctx.database, hash: key.hash) { table in
