@@ -184,10 +184,7 @@ public final class Keyspace: @unchecked Sendable {
     public func read<R, E: Error>(
         _ database: Int, _ key: KeyView, _ body: (TableReader) throws(E) -> R
     ) throws(E) -> R {
-        let shard = shard(database: database, hash: key.hash)
-        shard.lock.lockRead()
-        defer { shard.lock.unlock() }
-        return try body(TableReader(shard.table))
+        try reading(shard(database: database, hash: key.hash), body)
     }
 
     /// Runs `body` with the key's table under the shard's write lock: the whole read-modify-write is atomic.
@@ -195,7 +192,23 @@ public final class Keyspace: @unchecked Sendable {
     public func write<R, E: Error>(
         _ database: Int, _ key: KeyView, _ body: (inout ShardTable) throws(E) -> R
     ) throws(E) -> R {
-        let shard = shard(database: database, hash: key.hash)
+        try writing(shard(database: database, hash: key.hash), body)
+    }
+
+    // The two ways one shard is held, written once: read-locked (or already held, `locking: false`), or
+    // write-locked with the change in the table's bytes folded into `usedBytes` before the lock is released.
+
+    @inline(__always)
+    private func reading<R, E: Error>(
+        _ shard: Shard, locking: Bool = true, _ body: (TableReader) throws(E) -> R
+    ) throws(E) -> R {
+        if locking { shard.lock.lockRead() }
+        defer { if locking { shard.lock.unlock() } }
+        return try body(TableReader(shard.table))
+    }
+
+    @inline(__always)
+    private func writing<R, E: Error>(_ shard: Shard, _ body: (inout ShardTable) throws(E) -> R) throws(E) -> R {
         shard.lock.lockWrite()
         let before = shard.table.pointee.usedBytes
         defer {
@@ -231,23 +244,11 @@ public final class Keyspace: @unchecked Sendable {
 
     /// One shard by flat index (database * shardsPerDatabase + shard) under its write lock, with its usage
     /// accounted. For eviction, which works across databases.
-    func writeShard<R>(index: Int, _ body: (inout ShardTable) -> R) -> R {
-        let shard = shards[index]
-        shard.lock.lockWrite()
-        let before = shard.table.pointee.usedBytes
-        defer {
-            account(shard.table.pointee.usedBytes - before)
-            shard.lock.unlock()
-        }
-        return body(&shard.table.pointee)
-    }
+    func writeShard<R>(index: Int, _ body: (inout ShardTable) -> R) -> R { writing(shards[index], body) }
 
     /// One shard by flat index under its read lock.
     func readShard<R>(index: Int, _ body: (TableReader) -> R) -> R {
-        let shard = shards[index]
-        shard.lock.lockRead()
-        defer { shard.lock.unlock() }
-        return body(TableReader(shard.table))
+        reading(shards[index], body)
     }
 
     // MARK: - Multi-shard access
@@ -318,11 +319,10 @@ public final class Keyspace: @unchecked Sendable {
             var keys = 0
             var volatile = 0
             for index in 0..<shardsPerDatabase {
-                let shard = shard(ShardID(database: database, shard: index))
-                if locking { shard.lock.lockRead() }
-                keys += shard.table.pointee.count
-                volatile += shard.table.pointee.volatileCount
-                if locking { shard.lock.unlock() }
+                reading(shard(ShardID(database: database, shard: index)), locking: locking) { table in
+                    keys += table.count
+                    volatile += table.volatileCount
+                }
             }
             return (keys, volatile)
         }
@@ -335,11 +335,7 @@ public final class Keyspace: @unchecked Sendable {
 
     private func totalExpired(locking: Bool) -> Int {
         var total = 0
-        for shard in shards {
-            if locking { shard.lock.lockRead() }
-            total += shard.table.pointee.expiredCount
-            if locking { shard.lock.unlock() }
-        }
+        for shard in shards { total += reading(shard, locking: locking) { $0.expiredCount } }
         return total
     }
 
@@ -382,16 +378,15 @@ public final class Keyspace: @unchecked Sendable {
         var visited = 0
         var budget = max(count, 1) * 10
         while shardIndex < shardsPerDatabase {
-            let shard = shard(ShardID(database: database, shard: shardIndex))
-            if locking { shard.lock.lockRead() }
-            repeat {
-                bucketCursor = shard.table.pointee.scan(cursor: bucketCursor) { index in
-                    visited += 1
-                    if !shard.table.pointee.isExpired(at: index, now: now) { body(TableReader(shard.table), index) }
-                }
-                budget -= 1
-            } while bucketCursor != 0 && visited < count && budget > 0
-            if locking { shard.lock.unlock() }
+            reading(shard(ShardID(database: database, shard: shardIndex)), locking: locking) { table in
+                repeat {
+                    bucketCursor = table.scan(cursor: bucketCursor) { index in
+                        visited += 1
+                        if !table.isExpired(at: index, now: now) { body(table, index) }
+                    }
+                    budget -= 1
+                } while bucketCursor != 0 && visited < count && budget > 0
+            }
             if bucketCursor == 0 { shardIndex += 1 }
             if visited >= count || budget <= 0 { break }
         }
@@ -405,18 +400,18 @@ public final class Keyspace: @unchecked Sendable {
         let start = Int.random(in: 0..<shardsPerDatabase, using: &generator)
         for offset in 0..<shardsPerDatabase {
             let shard = shard(ShardID(database: database, shard: (start + offset) % shardsPerDatabase))
-            if locking { shard.lock.lockRead() }
-            defer { if locking { shard.lock.unlock() } }
-            let table = shard.table.pointee
-            for _ in 0..<min(table.count, 16) {
-                if let index = table.randomIndex(using: &generator), !table.isExpired(at: index, now: now) {
-                    return table.key(at: index)
+            let found = reading(shard, locking: locking) { table -> Key? in
+                for _ in 0..<min(table.count, 16) {
+                    if let index = table.randomIndex(using: &generator), !table.isExpired(at: index, now: now) {
+                        return table.key(at: index)
+                    }
                 }
-            }
-            // Mostly expired keys here: fall back to a walk so a live key is still found.
-            var found: Key?
-            table.forEachIndex { index in
-                if found == nil, !table.isExpired(at: index, now: now) { found = table.key(at: index) }
+                // Mostly expired keys here: fall back to a walk so a live key is still found.
+                var found: Key?
+                table.forEachIndex { index in
+                    if found == nil, !table.isExpired(at: index, now: now) { found = table.key(at: index) }
+                }
+                return found
             }
             if let found { return found }
         }
@@ -441,25 +436,23 @@ public final class Keyspace: @unchecked Sendable {
         for _ in 0..<total {
             let shard = shards[position]
             position = (position + 1) % total
-            shard.lock.lockWrite()
-            let before = shard.table.pointee.usedBytes
-            while shard.table.pointee.volatileCount > 0 {
-                let samples = min(20, shard.table.pointee.volatileCount)
-                var removedNow = 0
-                for _ in 0..<samples {
-                    guard let index = shard.table.pointee.randomVolatileIndex(using: &generator) else { break }
-                    if shard.table.pointee.isExpired(at: index, now: now) {
-                        shard.table.pointee.remove(at: index, expired: true)
-                        removedNow += 1
+            writing(shard) { table in
+                while table.volatileCount > 0 {
+                    let samples = min(20, table.volatileCount)
+                    var removedNow = 0
+                    for _ in 0..<samples {
+                        guard let index = table.randomVolatileIndex(using: &generator) else { break }
+                        if table.isExpired(at: index, now: now) {
+                            table.remove(at: index, expired: true)
+                            removedNow += 1
+                        }
                     }
+                    table.noteExpired(removedNow)
+                    sampled += samples
+                    expired += removedNow
+                    if removedNow * 10 <= samples || monotonicMicroseconds() - started > budgetMicroseconds { break }
                 }
-                shard.table.pointee.noteExpired(removedNow)
-                sampled += samples
-                expired += removedNow
-                if removedNow * 10 <= samples || monotonicMicroseconds() - started > budgetMicroseconds { break }
             }
-            account(shard.table.pointee.usedBytes - before)
-            shard.lock.unlock()
             if monotonicMicroseconds() - started > budgetMicroseconds { break }
         }
         expireCursor.store(position, ordering: .relaxed)

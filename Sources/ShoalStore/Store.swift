@@ -68,6 +68,14 @@ public struct Store {
         try withShards(keyspace.shardIDs(database: database, hashes: hashes), exclusive: exclusive, body)
     }
 
+    /// Holds the shards of keys in several databases together (COPY ... DB, MOVE).
+    public func withKeys<R, E: Error>(
+        _ keys: [(database: Int, hash: UInt64)], exclusive: Bool, _ body: (ShardGroup) throws(E) -> R
+    ) throws(E) -> R {
+        let ids = keys.map { ShardID(database: $0.database, shard: keyspace.shardIndex(for: $0.hash)) }
+        return try withShards(ids, exclusive: exclusive, body)
+    }
+
     /// Holds every shard of `databases` together for `body`.
     public func withDatabases<R, E: Error>(
         _ databases: some Sequence<Int>, exclusive: Bool, _ body: (ShardGroup) throws(E) -> R

@@ -188,11 +188,8 @@ func copyCommand(_ ctx: CommandContext) throws(CommandError) {
     if targetDatabase == ctx.database && source.hash == target.hash && source.bytes.elementsEqual(target.bytes) {
         throw .sameObject
     }
-    let ids = [
-        ShardID(database: ctx.database, shard: ctx.store.keyspace.shardIndex(for: source.hash)),
-        ShardID(database: targetDatabase, shard: ctx.store.keyspace.shardIndex(for: target.hash)),
-    ]
-    let copied = ctx.store.withShards(ids, exclusive: true) { group -> Bool in
+    let keys = [(ctx.database, source.hash), (targetDatabase, target.hash)]
+    let copied = ctx.store.withKeys(keys, exclusive: true) { group -> Bool in
         let entry = group.withTable(database: ctx.database, hash: source.hash) { table in
             table.lookupForWrite(source, now: ctx.now).map { table.entry(at: $0) }
         }
@@ -211,9 +208,8 @@ func moveCommand(_ ctx: CommandContext) throws(CommandError) {
     let targetDatabase = try ctx.databaseIndex(2)
     guard targetDatabase != ctx.database else { throw .sameObject }
     let key = ctx.args.key(1)
-    let shard = ctx.store.keyspace.shardIndex(for: key.hash)
-    let ids = [ShardID(database: ctx.database, shard: shard), ShardID(database: targetDatabase, shard: shard)]
-    let moved = ctx.store.withShards(ids, exclusive: true) { group -> Bool in
+    let moved = ctx.store.withKeys([(ctx.database, key.hash), (targetDatabase, key.hash)], exclusive: true) {
+        group -> Bool in
         let exists = group.withTable(database: ctx.database, hash: key.hash) {
             $0.lookupForWrite(key, now: ctx.now) != nil
         }
