@@ -18,6 +18,8 @@ public final class ClientHandle: Sendable {
     let lastCommand = Atomic<Int>(-1)
     let protocolVersion = Atomic<Int>(2)
     let killRequested = Atomic<Bool>(false)
+    /// Commands queued in an open MULTI, or -1 outside one (CLIENT LIST's `multi` and `x` flag).
+    let queuedCommands = Atomic<Int>(-1)
     let names = Locked<(name: String, libName: String, libVersion: String)>(("", "", ""))
 
     init(id: Int, address: String, localAddress: String, fd: Int32, loopIndex: Int, now: Milliseconds) {
@@ -47,7 +49,9 @@ public final class ClientSession {
     // These three are read for every command, only ever by the owning loop's thread: no dynamic exclusivity
     // checks (measured with callgrind).
     /// The open MULTI, if any.
-    @exclusivity(unchecked) var transaction: TransactionState?
+    @exclusivity(unchecked) var transaction: TransactionState? {
+        didSet { handle.queuedCommands.store(transaction?.queue.count ?? -1, ordering: .relaxed) }
+    }
     /// Keys under WATCH, until EXEC, DISCARD, UNWATCH, RESET or disconnection.
     @exclusivity(unchecked) var watched: [WatchedKey] = []
     /// Work a command asked to run once no shard is held (after the command, or after the EXEC it is in).

@@ -228,6 +228,8 @@ extension ServerState {
         }
         if queuing, let transaction = client.transaction {
             transaction.queue.append(QueuedCommand(command, args))
+            client.handle.queuedCommands.store(transaction.queue.count, ordering: .relaxed)
+            client.handle.lastCommand.store(command.statsIndex, ordering: .relaxed)
             client.out.simple("QUEUED")
             return
         }

@@ -171,7 +171,7 @@ final class EventLoop: @unchecked Sendable {
                 continue
             }
             if protectedMode && !hasPassword && !Sockets.isLoopback(peer.host) {
-                refuse(fd, ServerState.protectedModeError)
+                refuse(fd, "-\(CommandError.protectedMode.text)\r\n")
                 continue
             }
             Sockets.configureClient(fd, keepalive: tcpKeepalive)

@@ -26,16 +26,28 @@ final class Snapshotter: Sendable {
         var lastError = ""
     }
 
-    private let state: ServerState
+    // What a save needs, and nothing else of the server: so the server can make its Snapshotter in one step.
+    private let config: ConfigStore
+    private let keyspace: Keyspace
+    private let logger: Logger
+    private let loopStats: [LoopStats]
     let status = Locked(Status())
+    /// Unix seconds of the last successful save (the start time until one happens), for LASTSAVE and INFO.
+    let lastSaveTime = Atomic<Int64>(0)
     /// Dirty counter value covered by the last successful save.
     let dirtyAtLastSave = Atomic<Int>(0)
     /// Set while writes must be refused with MISCONF (last save failed, `stop-writes-on-bgsave-error yes`).
     let writesBlocked = Atomic<Bool>(false)
 
-    init(state: ServerState) { self.state = state }
+    init(config: ConfigStore, keyspace: Keyspace, logger: Logger, loopStats: [LoopStats], startedAt: Milliseconds) {
+        self.config = config
+        self.keyspace = keyspace
+        self.logger = logger
+        self.loopStats = loopStats
+        lastSaveTime.store(startedAt / 1000, ordering: .relaxed)
+    }
 
-    var dirty: Int { state.sumStats { $0.dirty.load(ordering: .relaxed) } }
+    var dirty: Int { loopStats.reduce(0) { $0 + $1.dirty.load(ordering: .relaxed) } }
     var changesSinceLastSave: Int { dirty - dirtyAtLastSave.load(ordering: .relaxed) }
 
     enum StartResult { case started, alreadyRunning }
@@ -83,11 +95,11 @@ final class Snapshotter: Sendable {
     private func perform(
         reason: String, copy makeCopy: (() -> PointInTimeCopy)? = nil
     ) -> Result<SnapshotWriteStats, SnapshotError> {
-        let config = state.config.current
+        let config = self.config.current
         let dirtyBefore = dirty
         let now = currentTimeMilliseconds()
-        state.logger.notice("Saving snapshot (\(reason))...")
-        var copy = makeCopy?() ?? state.keyspace.pointInTimeCopy()
+        logger.notice("Saving snapshot (\(reason))...")
+        var copy = makeCopy?() ?? keyspace.pointInTimeCopy()
         let result: Result<SnapshotWriteStats, SnapshotError>
         do throws(SnapshotError) {
             result = .success(
@@ -119,14 +131,14 @@ final class Snapshotter: Sendable {
         switch result {
         case .success(let stats):
             dirtyAtLastSave.store(dirtyBefore, ordering: .relaxed)
-            state.lastSaveTime.store(now / 1000, ordering: .relaxed)
+            lastSaveTime.store(now / 1000, ordering: .relaxed)
             writesBlocked.store(false, ordering: .relaxed)
-            state.logger.notice(
+            logger.notice(
                 "DB saved on disk: \(stats.keys) keys, \(stats.fileBytes) bytes (\(formatRatio(stats.compressionRatio))x), \(formatRatio(Double(stats.microseconds) / 1e6)) seconds, writers paused \(copy.pauseMicroseconds) µs"
             )
         case .failure(let error):
             writesBlocked.store(config.stopWritesOnBgsaveError && !config.save.isEmpty, ordering: .relaxed)
-            state.logger.warning("Snapshot failed: \(error)")
+            logger.warning("Snapshot failed: \(error)")
         }
         return result
     }
@@ -134,7 +146,7 @@ final class Snapshotter: Sendable {
     /// Called by the cron thread: starts a background save when a `save` rule is met (and, after a failure,
     /// not more often than every 5 seconds, as Redis's CONFIG_BGSAVE_RETRY_DELAY).
     func cron() {
-        let config = state.config.current
+        let config = self.config.current
         guard !config.save.isEmpty else {
             writesBlocked.store(false, ordering: .relaxed)
             return
@@ -144,7 +156,7 @@ final class Snapshotter: Sendable {
         guard !busy else { return }
         if !lastOK && now - lastAttempt < 5000 { return }
         let changes = changesSinceLastSave
-        let sinceSave = now / 1000 - state.lastSaveTime.load(ordering: .relaxed)
+        let sinceSave = now / 1000 - lastSaveTime.load(ordering: .relaxed)
         for rule in config.save where changes >= rule.changes && sinceSave >= Int64(rule.seconds) && changes > 0 {
             _ = startBackgroundSave(reason: "\(rule.changes) changes in \(rule.seconds) seconds")
             return
@@ -159,7 +171,7 @@ final class Snapshotter: Sendable {
             ("loading", "0"),
             ("rdb_changes_since_last_save", String(changesSinceLastSave)),
             ("rdb_bgsave_in_progress", status.inProgress ? "1" : "0"),
-            ("rdb_last_save_time", String(state.lastSaveTime.load(ordering: .relaxed))),
+            ("rdb_last_save_time", String(lastSaveTime.load(ordering: .relaxed))),
             ("rdb_last_bgsave_status", status.lastOK ? "ok" : "err"),
             ("rdb_last_bgsave_time_sec", String(status.lastDurationSeconds)),
             ("rdb_current_bgsave_time_sec", String(current)),
@@ -173,23 +185,5 @@ final class Snapshotter: Sendable {
             ("snapshot_last_writer_pause_usec", String(status.lastPauseMicroseconds)),
             ("snapshot_last_error", status.lastError),
         ]
-    }
-}
-
-extension ServerState {
-    /// The executable's SIGTERM path: a synchronous save. False when it failed (the server keeps running).
-    public func saveBeforeShutdown() -> Bool {
-        do throws(CommandError) {
-            try snapshots.saveNow(reason: "shutdown")
-            return true
-        } catch {
-            logger.warning("\(error.text)")
-            return false
-        }
-    }
-
-    /// After a snapshot was loaded at start: it is what is on disk, so nothing is unsaved yet.
-    public func markLoaded() {
-        lastSaveTime.store(currentTimeMilliseconds() / 1000, ordering: .relaxed)
     }
 }

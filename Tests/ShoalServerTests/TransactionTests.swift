@@ -72,6 +72,21 @@ func keysInDifferentShards(_ server: TestServer, prefix: String) -> (String, Str
         ])
     }
 
+    /// CLIENT LIST shows an open MULTI as Redis does: flag x, the number of queued commands, the last one.
+    @Test func clientListShowsAnOpenTransaction() throws {
+        let server = try TestServer()
+        let client = try server.client()
+        let observer = try server.client()
+        try client.send("MULTI\r\nSET x 1\r\nGET x\r\n")
+        for _ in 0..<3 { _ = try client.readReply() }
+        let list = try observer.call("CLIENT", "LIST").string ?? ""
+        let line = list.split(separator: "\n").first { !$0.contains("cmd=client|list") } ?? ""
+        #expect(line.contains(" flags=x ") && line.contains(" multi=2 ") && line.contains(" cmd=get "), "\(line)")
+        #expect(try client.call("EXEC") == .array([.ok, .bulk("1")]))
+        let after = try observer.call("CLIENT", "LIST").string ?? ""
+        #expect(after.contains(" flags=x ") == false && after.contains(" multi=2 ") == false)
+    }
+
     @Test func infoAndSaveRunInsideATransaction() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-tx-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -357,26 +357,3 @@ func killClients(_ ctx: CommandContext) throws(CommandError) {
         ctx.out.integer(killed)
     }
 }
-
-extension ServerState {
-    /// One CLIENT LIST line, with Redis 7's fields (buffers Shoal does not track per client read as 0).
-    func describeClient(_ handle: ClientHandle, now: Milliseconds) -> String {
-        let names = handle.names.withLock { $0 }
-        let commandIndex = handle.lastCommand.load(ordering: .relaxed)
-        let command =
-            commandIndex >= 0 && commandIndex < commands.flattened.count
-            ? commands.flattened[commandIndex].fullName : "NULL"
-        let age = (now - handle.createdAt) / 1000
-        let idle = max(0, now - handle.lastInteraction.load(ordering: .relaxed)) / 1000
-        return "id=\(handle.id) addr=\(handle.address) laddr=\(handle.localAddress) fd=\(handle.fd) name=\(names.name) "
-            + "age=\(age) idle=\(idle) flags=N db=\(handle.database.load(ordering: .relaxed)) sub=0 psub=0 ssub=0 "
-            + "multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
-            + "events=r cmd=\(command) user=default redir=-1 resp=\(handle.protocolVersion.load(ordering: .relaxed)) "
-            + "lib-name=\(names.libName) lib-ver=\(names.libVersion)\n"
-    }
-
-    func wake(loop index: Int) {
-        let wakers = wakeLoop.withLock { $0 }
-        if index < wakers.count { wakers[index]() }
-    }
-}

@@ -25,7 +25,7 @@ func bgsaveCommand(_ ctx: CommandContext) throws(CommandError) {
 }
 
 func lastsaveCommand(_ ctx: CommandContext) throws(CommandError) {
-    ctx.out.integer(ctx.server.lastSaveTime.load(ordering: .relaxed))
+    ctx.out.integer(ctx.server.snapshots.lastSaveTime.load(ordering: .relaxed))
 }
 
 // MARK: - The table: data that points at the handlers

@@ -1,0 +1,160 @@
+import CShoalPosix
+import Logging
+import RESP
+import ShoalPosix
+import ShoalStore
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How SHUTDOWN asked to stop.
+public enum ShutdownRequest: Sendable, Equatable {
+    case defaultSave, save, noSave
+}
+
+/// Everything the command handlers share, whichever loop they run on.
+public final class ServerState: Sendable {
+    public let config: ConfigStore
+    public let keyspace: Keyspace
+    public let commands: CommandTable
+    public let logger: Logger
+    let clients = ClientRegistry()
+    let loopStats: [LoopStats]
+    let connectedClients = Atomic<Int>(0)
+    let startedAt: Milliseconds
+    let startedMonotonic: Int64
+    let runID: String
+    let hz = Atomic<Int>(10)
+    let tcpPort = Atomic<Int>(0)
+    public let ioThreads: Int
+    let configFile: String?
+    /// Called by SHUTDOWN; the executable turns it into a graceful stop of the whole process.
+    let shutdownHandler = Locked<(@Sendable (ShutdownRequest) -> Void)?>(nil)
+    let wakeLoop = Locked<[@Sendable () -> Void]>([])
+    /// Snapshots: SAVE, BGSAVE, save rules, LASTSAVE, MISCONF.
+    let snapshots: Snapshotter
+    /// Heap in use before any data (runtime, buffers): what used_memory counts besides the dataset.
+    let memoryBaseline: Int
+    /// maxmemory settings read on every command, kept as atomics (CONFIG SET updates them).
+    let maxmemory = Atomic<Int>(0)
+    let evictionPolicyIndex = Atomic<Int>(0)
+    let maxmemorySamples = Atomic<Int>(5)
+    /// Recent (monotonic microseconds, commands processed) samples for `instantaneous_ops_per_sec`.
+    let opsSamples = Locked<[(Int64, Int)]>([])
+
+    /// - Parameter memoryBaseline: the heap the server needs without data; by default the process's heap in use
+    ///   now (right for the executable, which creates the state at start; an embedding passes its own).
+    public init(
+        config: ServerConfig, logger: Logger, configFile: String? = nil, commands: CommandTable = .standard,
+        memoryBaseline: Int? = nil
+    ) {
+        self.memoryBaseline = memoryBaseline ?? Int(cshoal_malloc_in_use())
+        self.config = ConfigStore(config)
+        self.logger = logger
+        self.commands = commands
+        self.configFile = configFile
+        keyspace = Keyspace(databases: config.databases, shardsPerDatabase: config.shards)
+        ioThreads = config.effectiveIOThreads
+        // One stats block per loop, plus one for work done outside any loop (tests, the executable).
+        loopStats = (0...ioThreads).map { _ in LoopStats(commandCount: commands.flattened.count) }
+        startedAt = currentTimeMilliseconds()
+        startedMonotonic = monotonicMicroseconds()
+        var generator = SystemRandomNumberGenerator()
+        runID = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &generator), radix: 16) }.joined()
+        hz.store(config.hz, ordering: .relaxed)
+        snapshots = Snapshotter(
+            config: self.config, keyspace: keyspace, logger: logger, loopStats: loopStats, startedAt: startedAt)
+        configDidChange()
+    }
+
+    var evictionPolicy: EvictionPolicy { EvictionPolicy.allCases[evictionPolicyIndex.load(ordering: .relaxed)] }
+
+    /// used_memory: the heap in use at start plus the dataset's estimated bytes.
+    var usedMemory: Int { memoryBaseline + keyspace.usedBytes }
+
+    /// Applies what a CONFIG SET changed that is not read afresh where it is used.
+    func configDidChange() {
+        let config = self.config.current
+        hz.store(config.hz, ordering: .relaxed)
+        ShoalLogHandler.setLevel(ShoalLogHandler.level(named: config.loglevel))
+        let policy = EvictionPolicy(rawValue: config.maxmemoryPolicy) ?? .noEviction
+        if policy != evictionPolicy { keyspace.resetEvictionPool() }
+        evictionPolicyIndex.store(EvictionPolicy.allCases.firstIndex(of: policy) ?? 0, ordering: .relaxed)
+        maxmemory.store(config.maxmemory, ordering: .relaxed)
+        maxmemorySamples.store(config.maxmemorySamples, ordering: .relaxed)
+        keyspace.accessPolicy.tracking = policy.tracking
+        keyspace.accessPolicy.lfu = LFUSettings(logFactor: config.lfuLogFactor, decayMinutes: config.lfuDecayTime)
+    }
+
+    /// Over `maxmemory`, evicts by the policy until the dataset fits or `maxKeys` keys are gone (Redis's
+    /// `performEvictions`). Commands call it before they run; the cron calls it again with a larger bound, so
+    /// memory a command's bounded share left over the limit is reclaimed in the background, as Redis's
+    /// `evictionTimeProc` does.
+    @discardableResult
+    func evictIfOverLimit(now: Milliseconds, maxKeys: Int = 64) -> EvictionOutcome {
+        let limit = maxmemory.load(ordering: .relaxed)
+        guard limit > 0 && usedMemory > limit else { return .fits }
+        return keyspace.evict(
+            toFit: max(0, limit - memoryBaseline), policy: evictionPolicy,
+            samples: maxmemorySamples.load(ordering: .relaxed), now: now, maxKeys: maxKeys)
+    }
+
+    /// Called by the cron thread every tick: keeps about a second of samples for the ops/sec figure.
+    func recordOpsSample() {
+        let sample = (monotonicMicroseconds(), sumStats { $0.commandsProcessed.load(ordering: .relaxed) })
+        opsSamples.withLock { samples in
+            samples.append(sample)
+            if samples.count > 16 { samples.removeFirst(samples.count - 16) }
+        }
+    }
+
+    var instantaneousOpsPerSecond: Int {
+        opsSamples.withLock { samples in
+            guard let first = samples.first, let last = samples.last, last.0 > first.0 else { return 0 }
+            return Int(Double(last.1 - first.1) * 1_000_000 / Double(last.0 - first.0))
+        }
+    }
+
+    /// A session not attached to any socket, for running commands directly (tests, tools).
+    public func makeDetachedSession() -> ClientSession {
+        let handle = ClientHandle(
+            id: clients.makeID(), address: "detached:0", localAddress: "detached:0", fd: -1, loopIndex: ioThreads,
+            now: currentTimeMilliseconds())
+        return ClientSession(
+            handle: handle, authenticated: config.current.requirepass.isEmpty, stats: loopStats[ioThreads])
+    }
+
+    /// Runs one command given as arguments on a detached session and returns the reply bytes.
+    public func run(_ arguments: [[UInt8]], session: ClientSession) -> [UInt8] {
+        var storage: [UInt8] = []
+        var spans: [ArgSpan] = []
+        for argument in arguments {
+            spans.append(ArgSpan(offset: storage.count, count: argument.count))
+            storage.append(contentsOf: argument)
+        }
+        let mark = session.out.count
+        storage.withUnsafeBytes { base in
+            spans.withUnsafeBufferPointer { spans in
+                execute(session, Arguments(base: base.baseAddress, spans: spans), now: currentTimeMilliseconds())
+            }
+        }
+        let reply = Array(session.out.bytes[mark...])
+        session.out.truncate(to: mark)
+        return reply
+    }
+
+    /// Installs what SHUTDOWN does (the executable stops the process; tests may observe it instead).
+    public func setShutdownHandler(_ handler: @escaping @Sendable (ShutdownRequest) -> Void) {
+        shutdownHandler.withLock { $0 = handler }
+    }
+
+    func requestShutdown(_ request: ShutdownRequest) -> Bool {
+        guard let handler = shutdownHandler.withLock({ $0 }) else { return false }
+        handler(request)
+        return true
+    }
+
+    func sumStats(_ counter: (LoopStats) -> Int) -> Int { loopStats.reduce(0) { $0 + counter($1) } }
+}
