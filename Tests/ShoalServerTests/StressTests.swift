@@ -61,8 +61,10 @@ import Testing
     }
 
     /// GET, SET and INCR on four keys from six clients, every operation timed from the client's side; each
-    /// key's history must be linearizable (see `LinearizabilityChecker`).
-    @Test func singleKeyRegisterHistoriesAreLinearizable() throws {
+    /// key's history must be linearizable (see `LinearizabilityChecker`). `throughTransactions`: half the
+    /// clients send each operation inside MULTI/EXEC, so transactions must be linearizable with plain commands.
+    @Test(arguments: [false, true])
+    func singleKeyRegisterHistoriesAreLinearizable(throughTransactions: Bool) throws {
         let server = try TestServer()
         let clients = 6
         let perClient = 250
@@ -70,6 +72,19 @@ import Testing
         let histories = LockedBox<[[RegisterOperation]]>(Array(repeating: [], count: keys))
         try concurrently(clients) { index in
             let client = try server.client()
+            let transactional = throughTransactions && index % 2 == 1
+            func call(_ arguments: String...) throws -> RESPValue {
+                guard transactional else { return try client.call(arguments) }
+                var batch: [UInt8] = []
+                batch.appendCommand(["MULTI"])
+                batch.appendCommand(arguments)
+                batch.appendCommand(["EXEC"])
+                try client.send(batch)
+                guard try client.readReply() == .ok, try client.readReply() == .simple("QUEUED"),
+                    case .array(let replies) = try client.readReply(), replies.count == 1
+                else { throw TestError("MULTI/EXEC") }
+                return replies[0]
+            }
             var generator = SystemRandomNumberGenerator()
             var mine: [[RegisterOperation]] = Array(repeating: [], count: keys)
             for step in 0..<perClient {
@@ -79,10 +94,10 @@ import Testing
                 switch Int.random(in: 0..<3, using: &generator) {
                 case 0:
                     let value = Int64(index * 1_000_000 + step)  // unique, so a stale read can't pass as fresh
-                    guard try client.call("SET", "r:\(key)", String(value)) == .ok else { throw TestError("SET") }
+                    guard try call("SET", "r:\(key)", String(value)) == .ok else { throw TestError("SET") }
                     kind = .set(value)
                 case 1:
-                    let reply = try client.call("GET", "r:\(key)")
+                    let reply = try call("GET", "r:\(key)")
                     if reply == .null {
                         kind = .get(nil)
                     } else if let text = reply.string, let value = Int64(text) {
@@ -91,7 +106,7 @@ import Testing
                         throw TestError("GET: \(reply)")
                     }
                 default:
-                    guard case .integer(let value) = try client.call("INCR", "r:\(key)") else {
+                    guard case .integer(let value) = try call("INCR", "r:\(key)") else {
                         throw TestError("INCR")
                     }
                     kind = .incr(value)
