@@ -26,14 +26,14 @@ public enum IOResult<Value> {
 /// Every syscall on the I/O path goes through here: EINTR is retried, EAGAIN becomes `.wouldBlock`, anything
 /// else becomes a `SystemError` naming the call (SwiftNIO's `System.swift` does the same).
 public enum Syscall {
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func read(
         _ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int
     ) throws(SystemError) -> IOResult<Int> {
         try retrying("read") { Glibc.read(fd, buffer, count) }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func write(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) throws(SystemError) -> IOResult<Int>
     {
         try retrying("write") { Glibc.write(fd, buffer, count) }
@@ -53,7 +53,7 @@ public enum Syscall {
         }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func retrying(_ call: String, _ body: () -> Int) throws(SystemError) -> IOResult<Int> {
         while true {
             let result = body()
