@@ -1,8 +1,10 @@
 """Starts the shoal-server binary on a free loopback port for the client tests and stops it by PID."""
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -14,8 +16,13 @@ BENCH = os.environ.get("SHOAL_BENCH", os.path.join(ROOT, ".build", "release", "s
 
 class ShoalProcess:
     def __init__(self, *args, config=None, persistent=False, preexec_fn=None):
-        # Saving is off unless the test asks for it (and passes its own --dir).
+        # Saving is off unless the test asks for it (and passes its own --dir). Every server gets a directory of
+        # its own, so a dump.shoal in the working directory (left by scripts/run.sh) is never loaded.
         defaults = ["--bind", "127.0.0.1", "--port", "0"] + ([] if persistent else ["--save", ""])
+        self.own_dir = None
+        if "--dir" not in args:
+            self.own_dir = tempfile.mkdtemp(prefix="shoal-test-")
+            defaults += ["--dir", self.own_dir]
         self.args = [BINARY] + ([config] if config else []) + defaults + list(args)
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      preexec_fn=preexec_fn)
@@ -45,6 +52,8 @@ class ShoalProcess:
                 self.proc.wait()
         rest = self.proc.stdout.read() if self.proc.stdout else ""
         self.log.append(rest or "")
+        if self.own_dir:
+            shutil.rmtree(self.own_dir, ignore_errors=True)
         return self.proc.returncode
 
 
