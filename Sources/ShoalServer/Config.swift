@@ -307,6 +307,12 @@ extension ServerConfig {
                 index += 1
             }
             let name = String(flag.dropFirst(2))
+            // As redis-server: an option that takes several words also takes them as one quoted argument, as
+            // docker-compose files write them (`--save "3600 1 300 100"`, `--client-output-buffer-limit
+            // "normal 64mb 32mb 10"`, `--bind "127.0.0.1 ::1"`).
+            if Self.multiWordOptions.contains(name.lowercased()), values.count == 1, values[0].contains(" ") {
+                values = values[0].split(separator: " ").map(String.init)
+            }
             do throws(ConfigError) {
                 try apply(name, values)
             } catch {
@@ -315,6 +321,8 @@ extension ServerConfig {
             }
         }
     }
+
+    static let multiWordOptions: Set<String> = ["save", "client-output-buffer-limit", "bind"]
 
     static func fatal(source: String, line: String, _ message: String) -> ConfigError {
         ConfigError(

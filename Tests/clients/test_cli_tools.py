@@ -112,3 +112,12 @@ def test_shutdown_command_stops_the_server(start_shoal):
     server = start_shoal()
     subprocess.run(["redis-cli", "-p", str(server.port), "SHUTDOWN", "NOSAVE"], capture_output=True, timeout=30)
     assert server.proc.wait(timeout=20) == 0
+
+
+def test_multi_word_options_as_one_quoted_argument(start_shoal):
+    """As docker-compose files write them, and as redis-server accepts them."""
+    server = start_shoal("--save", "3600 1 300 100", "--client-output-buffer-limit", "normal 64mb 32mb 10",
+                         persistent=True)
+    assert cli(server, "CONFIG", "GET", "save").splitlines() == ["save", "3600 1 300 100"]
+    limits = cli(server, "CONFIG", "GET", "client-output-buffer-limit").splitlines()[1]
+    assert limits.startswith("normal 67108864 33554432 10")
