@@ -201,6 +201,33 @@ func keysInDifferentShards(_ server: TestServer, prefix: String) -> (String, Str
         #expect(try client.call("EXEC") == .array([]))
     }
 
+    /// Keys that the server itself removes count as changes too: the active expiry cycle and eviction.
+    @Test func activeExpiryAndEvictionOfAWatchedKeyFailExec() throws {
+        let server = try TestServer { $0.hz = 50 }
+        let client = try server.client()
+        try client.call("SET", "soon", "v", "PX", "100")
+        #expect(try client.call("WATCH", "soon") == .ok)
+        // Wait for the cron's cycle to reclaim it (no client touches it meanwhile).
+        #expect(waitUntil { server.state.keyspace.keyCounts()[0].keys == 0 })
+        #expect(try client.call("MULTI") == .ok)
+        #expect(try client.call("EXEC") == .null)
+
+        try client.call("SET", "victim", "v", "EX", "5")
+        #expect(try client.call("WATCH", "victim") == .ok)
+        let filler = try server.client()
+        #expect(try filler.call("CONFIG", "SET", "maxmemory-policy", "volatile-ttl") == .ok)
+        #expect(try filler.call("CONFIG", "SET", "maxmemory", "2mb") == .ok)
+        let value = String(repeating: "f", count: 500)
+        var evicted = false
+        for i in 0..<20_000 where !evicted {
+            guard try filler.call("SET", "fill:\(i)", value, "EX", "1000") == .ok else { throw TestError("SET") }
+            if i % 100 == 99 { evicted = try filler.call("EXISTS", "victim") == .integer(0) }
+        }
+        #expect(evicted)
+        #expect(try client.call("MULTI") == .ok)
+        #expect(try client.call("EXEC") == .null)
+    }
+
     /// Over maxmemory with nothing to evict: queuing refuses (and dooms the transaction), and an EXEC whose
     /// queue would grow memory is aborted with Redis's text.
     @Test func outOfMemoryRefusesQueuingAndAbortsExec() throws {
