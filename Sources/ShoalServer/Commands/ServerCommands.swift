@@ -53,6 +53,30 @@ func shutdownCommand(_ ctx: CommandContext) throws(CommandError) {
     ctx.client.closeAfterReply = true
 }
 
+// MARK: - Handlers
+
+func commandCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.arrayHeader(ctx.server.commands.commands.count)
+    for command in ctx.server.commands.commands { writeCommandInfo(command, to: &ctx.out) }
+}
+
+func debugSleepCommand(_ ctx: CommandContext) throws(CommandError) {
+    let seconds = try ctx.args.double(2)
+    guard seconds >= 0, seconds < 1e6 else { throw .notFloat }
+    if seconds > 0 { usleep(UInt32(seconds * 1_000_000)) }
+    ctx.out.ok()
+}
+
+func debugHelpCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.out.bulkArray([
+        "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "SLEEP <seconds>", "    Stop the server's event loop for <seconds>. Decimals allowed.",
+        "HELP", "    Print this help.",
+    ])
+}
+
+// MARK: - The table
+
 // MARK: - The table: data that points at the handlers
 
 let serverCommands: [Command] = [
@@ -74,30 +98,17 @@ let serverCommands: [Command] = [
     Command(
         "command", arity: -1, flags: [.loading, .stale], group: "server",
         summary: "Returns detailed information about all commands.", since: "2.8.13", complexity: "O(N)",
-        subcommands: commandSubcommands
-    ) { ctx throws(CommandError) in
-        ctx.out.arrayHeader(ctx.server.commands.commands.count)
-        for command in ctx.server.commands.commands { writeCommandInfo(command, to: &ctx.out) }
-    },
+        subcommands: commandSubcommands, handler: commandCommand),
     Command(
         "debug", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "server",
         summary: "A container for debugging commands.",
         subcommands: [
-            Command("sleep", arity: 3, group: "server", summary: "Stop the server for <seconds>. Decimals allowed.") {
-                ctx throws(CommandError) in
-                let seconds = try ctx.args.double(2)
-                guard seconds >= 0, seconds < 1e6 else { throw .notFloat }
-                if seconds > 0 { usleep(UInt32(seconds * 1_000_000)) }
-                ctx.out.ok()
-            },
-            Command("help", arity: 2, group: "server", summary: "Show helpful text about the different subcommands.") {
-                ctx throws(CommandError) in
-                ctx.out.bulkArray([
-                    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                    "SLEEP <seconds>", "    Stop the server's event loop for <seconds>. Decimals allowed.",
-                    "HELP", "    Print this help.",
-                ])
-            },
+            Command(
+                "sleep", arity: 3, group: "server", summary: "Stop the server for <seconds>. Decimals allowed.",
+                handler: debugSleepCommand),
+            Command(
+                "help", arity: 2, group: "server", summary: "Show helpful text about the different subcommands.",
+                handler: debugHelpCommand),
         ]),
 ]
 
