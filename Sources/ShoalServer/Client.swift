@@ -46,6 +46,8 @@ public final class ClientSession {
     /// Set by QUIT, protocol errors and CLIENT KILL of oneself: close once the replies are written.
     public var closeAfterReply = false
     let stats: LoopStats
+    /// The settings of the thread serving this session (its loop's view, shared by the loop's sessions).
+    let settings: SettingsView
     // These three are read for every command, only ever by the owning loop's thread: no dynamic exclusivity
     // checks (measured with callgrind).
     /// The open MULTI, if any.
@@ -57,7 +59,8 @@ public final class ClientSession {
     /// Work a command asked to run once no shard is held (after the command, or after the EXEC it is in).
     @exclusivity(unchecked) private var deferred: [() -> Void] = []
 
-    init(handle: ClientHandle, authenticated: Bool, stats: LoopStats) {
+    init(handle: ClientHandle, authenticated: Bool, stats: LoopStats, settings: SettingsView) {
+        self.settings = settings
         self.handle = handle
         self.authenticated = authenticated
         self.stats = stats

@@ -215,7 +215,9 @@ extension ServerState {
         let queuing = client.transaction != nil && !command.runsInsideMulti
         // Over maxmemory: evict first (bounded work), and refuse commands that may grow memory if nothing can go.
         // Inside MULTI every queued command may grow memory (the queue itself does).
-        if evictIfOverLimit(now: now) == .nothingEvictable && (queuing || command.flags.contains(.denyOOM)) {
+        if evictIfOverLimit(now: now, settings: client.settings.current) == .nothingEvictable
+            && (queuing || command.flags.contains(.denyOOM))
+        {
             refuse(client, command, .outOfMemory)
             return
         }

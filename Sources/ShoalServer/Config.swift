@@ -1,8 +1,9 @@
 import RESP
+import ShoalPosix
+import ShoalStore
 import Synchronization
 
 #if canImport(Glibc)
-    import ShoalPosix
     import Glibc
 #endif
 
@@ -355,14 +356,86 @@ extension Substring {
 }
 
 /// The configuration as it is now, shared by all threads. CONFIG SET replaces it whole under the mutex.
+///
+/// Running code reads it one of two ways, by how hot the path is. Cold code (INFO, CONFIG GET, a save) takes
+/// `current`, a copy made under the mutex. Hot code (the dispatcher, the event loops, the cron) reads a
+/// `SettingsView` of its own thread: plain values, refreshed when `generation` moves, which costs one relaxed
+/// atomic load per check and never a lock.
 public final class ConfigStore: Sendable {
-    private let state: Locked<ServerConfig>
+    private let state: Locked<(config: ServerConfig, settings: Settings)>
+    private let changes = Atomic<Int>(0)
 
-    public init(_ config: ServerConfig) { state = Locked(config) }
+    public init(_ config: ServerConfig) { state = Locked((config, Settings(config))) }
 
-    public var current: ServerConfig { state.withLock { $0 } }
+    public var current: ServerConfig { state.withLock { $0.config } }
+
+    /// The hot values of `current`, derived once per change.
+    public var settings: Settings { state.withLock { $0.settings } }
+
+    /// Moves on every change (CONFIG SET), so a `SettingsView` knows when to copy `settings` again.
+    var generation: Int { changes.load(ordering: .acquiring) }
 
     func update<R, E: Error>(_ body: (inout ServerConfig) throws(E) -> R) throws(E) -> R {
-        try state.withLock { config throws(E) in try body(&config) }
+        let result = try state.withLock { state throws(E) -> R in
+            let result = try body(&state.config)
+            state.settings = Settings(state.config)
+            return result
+        }
+        changes.add(1, ordering: .releasing)
+        return result
+    }
+}
+
+/// What hot paths read from the configuration: plain values (no strings, no arrays), so a copy is free.
+public struct Settings: Sendable {
+    public let maxmemory: Int
+    public let evictionPolicy: EvictionPolicy
+    public let maxmemorySamples: Int
+    public let protoMaxBulkLen: Int
+    public let queryBufferLimit: Int
+    public let outputLimits: (hard: Int, soft: Int, softSeconds: Int)
+    public let idleTimeoutSeconds: Int
+    public let tcpKeepalive: Int
+    public let maxClients: Int
+    public let protectedMode: Bool
+    public let hasPassword: Bool
+    public let hz: Int
+
+    init(_ config: ServerConfig) {
+        maxmemory = config.maxmemory
+        evictionPolicy = EvictionPolicy(rawValue: config.maxmemoryPolicy) ?? .noEviction
+        maxmemorySamples = config.maxmemorySamples
+        protoMaxBulkLen = config.protoMaxBulkLen
+        queryBufferLimit = config.clientQueryBufferLimit
+        outputLimits = (config.outputBufferHardLimit, config.outputBufferSoftLimit, config.outputBufferSoftSeconds)
+        idleTimeoutSeconds = config.timeout
+        tcpKeepalive = config.tcpKeepalive
+        maxClients = config.maxclients
+        protectedMode = config.protectedMode
+        hasPassword = !config.requirepass.isEmpty
+        hz = max(1, config.hz)
+    }
+}
+
+/// One thread's copy of the settings (an event loop's, shared by its sessions; the cron's; a detached
+/// session's). Only its owning thread touches it.
+final class SettingsView {
+    private let store: ConfigStore
+    private var seen: Int
+    @exclusivity(unchecked) private(set) var current: Settings
+
+    init(_ store: ConfigStore) {
+        self.store = store
+        seen = store.generation
+        current = store.settings
+    }
+
+    /// Copies the settings again if the configuration changed since the last look.
+    @inline(__always)
+    func refresh() {
+        let generation = store.generation
+        guard generation != seen else { return }
+        seen = generation
+        current = store.settings
     }
 }

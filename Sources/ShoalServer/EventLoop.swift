@@ -27,15 +27,11 @@ final class EventLoop: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private var lastHousekeeping: Int64 = 0
 
-    // Settings refreshed from the config store on every housekeeping tick (CONFIG SET applies within 100 ms).
-    private(set) var queryBufferLimit = 1 << 30
-    private(set) var outputLimits = (hard: 0, soft: 0, softSeconds: 0)
-    private var idleTimeoutSeconds = 0
-    private var tcpKeepalive = 300
-    private var maxClients = 10000
-    private var protectedMode = true
-    private var hasPassword = false
-    private var requestLimits = RequestLimits()
+    /// This loop's view of the settings, shared by its sessions; refreshed at every wake when CONFIG SET changed
+    /// something (one atomic load otherwise).
+    let settings: SettingsView
+    var queryBufferLimit: Int { settings.current.queryBufferLimit }
+    var outputLimits: (hard: Int, soft: Int, softSeconds: Int) { settings.current.outputLimits }
 
     private static let wakeID: UInt64 = 0
     private static let firstListenerID: UInt64 = 1
@@ -45,6 +41,7 @@ final class EventLoop: @unchecked Sendable {
         self.index = index
         self.server = server
         self.stats = server.loopStats[index]
+        settings = SettingsView(server.config)
         self.listeners = listeners
         logger = server.logger
         epollFD = try Syscall.check("epoll_create1") { cshoal_epoll_create() }
@@ -57,7 +54,6 @@ final class EventLoop: @unchecked Sendable {
                 cshoal_epoll_ctl(epollFD, Epoll.add, fd, Epoll.input, Self.firstListenerID + UInt64(offset))
             }
         }
-        refreshSettings()
     }
 
     deinit {
@@ -86,7 +82,7 @@ final class EventLoop: @unchecked Sendable {
         var datas = [UInt64](repeating: 0, count: 256)
         var events = [UInt32](repeating: 0, count: 256)
         while !stopping.load(ordering: .acquiring) {
-            let timeout = pendingFlush.isEmpty ? max(1, 1000 / max(server.hz.load(ordering: .relaxed), 1)) : 0
+            let timeout = pendingFlush.isEmpty ? max(1, 1000 / settings.current.hz) : 0
             let count: Int32
             do throws(SystemError) {
                 count = try Syscall.check("epoll_wait") {
@@ -97,6 +93,7 @@ final class EventLoop: @unchecked Sendable {
                 break
             }
             if count > 0 { now = currentTimeMilliseconds() }
+            settings.refresh()
             for position in 0..<Int(count) {
                 let id = datas[position]
                 let flags = events[position]
@@ -166,24 +163,27 @@ final class EventLoop: @unchecked Sendable {
             }
             let peer = Sockets.describe(address)
             bump(stats.connectionsReceived)
-            if server.connectedClients.load(ordering: .relaxed) >= maxClients {
+            if server.connectedClients.load(ordering: .relaxed) >= settings.current.maxClients {
                 refuse(fd, "-ERR max number of clients reached\r\n")
                 continue
             }
-            if protectedMode && !hasPassword && !Sockets.isLoopback(peer.host) {
+            if settings.current.protectedMode && !settings.current.hasPassword && !Sockets.isLoopback(peer.host) {
                 refuse(fd, "-\(CommandError.protectedMode.text)\r\n")
                 continue
             }
-            Sockets.configureClient(fd, keepalive: tcpKeepalive)
+            Sockets.configureClient(fd, keepalive: settings.current.tcpKeepalive)
             let local = Sockets.localAddress(fd)
             let handle = ClientHandle(
                 id: server.clients.makeID(), address: Sockets.format(peer.host, peer.port),
                 localAddress: Sockets.format(local.host, local.port), fd: fd, loopIndex: index,
                 now: currentTimeMilliseconds())
-            let session = ClientSession(handle: handle, authenticated: !hasPassword, stats: stats)
+            let session = ClientSession(
+                handle: handle, authenticated: !settings.current.hasPassword, stats: stats, settings: settings)
             let registration = nextRegistration
             nextRegistration += 1
-            let connection = Connection(fd: fd, registration: registration, session: session, limits: requestLimits)
+            var limits = RequestLimits()
+            limits.maxBulkLength = settings.current.protoMaxBulkLen
+            let connection = Connection(fd: fd, registration: registration, session: session, limits: limits)
             guard cshoal_epoll_ctl(epollFD, Epoll.add, fd, Epoll.input, registration) == 0 else {
                 logger.warning("Registering client: \(SystemError("epoll_ctl"))")
                 close(fd)
@@ -233,7 +233,7 @@ final class EventLoop: @unchecked Sendable {
         let now = monotonicMicroseconds()
         guard now - lastHousekeeping >= 100_000 else { return }
         lastHousekeeping = now
-        refreshSettings()
+        let idleTimeoutSeconds = settings.current.idleTimeoutSeconds
         if idleTimeoutSeconds > 0 {
             let limit = Int64(idleTimeoutSeconds) * 1000
             let wallNow = currentTimeMilliseconds()
@@ -243,18 +243,6 @@ final class EventLoop: @unchecked Sendable {
                 closeConnection(connection)
             }
         }
-    }
-
-    private func refreshSettings() {
-        let config = server.config.current
-        queryBufferLimit = config.clientQueryBufferLimit
-        outputLimits = (config.outputBufferHardLimit, config.outputBufferSoftLimit, config.outputBufferSoftSeconds)
-        idleTimeoutSeconds = config.timeout
-        tcpKeepalive = config.tcpKeepalive
-        maxClients = config.maxclients
-        protectedMode = config.protectedMode
-        hasPassword = !config.requirepass.isEmpty
-        requestLimits.maxBulkLength = config.protoMaxBulkLen
     }
 
     /// Stop accepting, send the replies already computed, close every client.

@@ -97,15 +97,16 @@ public final class Server: @unchecked Sendable {
     /// Background work every 1/hz seconds: the active expiry cycle, with a budget of a quarter of the period
     /// (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC).
     private func cron(_ state: ServerState) {
+        let settings = SettingsView(state.config)
         while !cronStopping.load(ordering: .relaxed) {
-            let hz = max(1, state.hz.load(ordering: .relaxed))
+            settings.refresh()
+            let hz = settings.current.hz
             let periodMicros = Int64(1_000_000 / hz)
             let started = monotonicMicroseconds()
             state.keyspace.activeExpireCycle(now: currentTimeMilliseconds(), budgetMicroseconds: periodMicros / 4)
-            state.evictIfOverLimit(now: currentTimeMilliseconds(), maxKeys: 1024)
+            state.evictIfOverLimit(now: currentTimeMilliseconds(), settings: settings.current, maxKeys: 1024)
             state.recordOpsSample()
             state.snapshots.cron()
-            state.hz.store(state.config.current.hz, ordering: .relaxed)
             let elapsed = monotonicMicroseconds() - started
             if elapsed < periodMicros { usleep(UInt32(periodMicros - elapsed)) }
         }

@@ -26,7 +26,6 @@ public final class ServerState: Sendable {
     let startedAt: Milliseconds
     let startedMonotonic: Int64
     let runID: String
-    let hz = Atomic<Int>(10)
     let tcpPort = Atomic<Int>(0)
     public let ioThreads: Int
     let configFile: String?
@@ -37,10 +36,6 @@ public final class ServerState: Sendable {
     let snapshots: Snapshotter
     /// Heap in use before any data (runtime, buffers): what used_memory counts besides the dataset.
     let memoryBaseline: Int
-    /// maxmemory settings read on every command, kept as atomics (CONFIG SET updates them).
-    let maxmemory = Atomic<Int>(0)
-    let evictionPolicyIndex = Atomic<Int>(0)
-    let maxmemorySamples = Atomic<Int>(5)
     /// Recent (monotonic microseconds, commands processed) samples for `instantaneous_ops_per_sec`.
     let opsSamples = Locked<[(Int64, Int)]>([])
 
@@ -63,27 +58,22 @@ public final class ServerState: Sendable {
         startedMonotonic = monotonicMicroseconds()
         var generator = SystemRandomNumberGenerator()
         runID = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &generator), radix: 16) }.joined()
-        hz.store(config.hz, ordering: .relaxed)
         snapshots = Snapshotter(
             config: self.config, keyspace: keyspace, logger: logger, loopStats: loopStats, startedAt: startedAt)
         configDidChange()
     }
 
-    var evictionPolicy: EvictionPolicy { EvictionPolicy.allCases[evictionPolicyIndex.load(ordering: .relaxed)] }
-
     /// used_memory: the heap in use at start plus the dataset's estimated bytes.
     var usedMemory: Int { memoryBaseline + keyspace.usedBytes }
 
-    /// Applies what a CONFIG SET changed that is not read afresh where it is used.
+    /// Applies the side effects of a CONFIG SET on state that is not configuration (values are read through
+    /// `SettingsView`s, which notice the change themselves): the log level, the store's access tracking.
     func configDidChange() {
         let config = self.config.current
-        hz.store(config.hz, ordering: .relaxed)
         ShoalLogHandler.setLevel(ShoalLogHandler.level(named: config.loglevel))
         let policy = EvictionPolicy(rawValue: config.maxmemoryPolicy) ?? .noEviction
-        if policy != evictionPolicy { keyspace.resetEvictionPool() }
-        evictionPolicyIndex.store(EvictionPolicy.allCases.firstIndex(of: policy) ?? 0, ordering: .relaxed)
-        maxmemory.store(config.maxmemory, ordering: .relaxed)
-        maxmemorySamples.store(config.maxmemorySamples, ordering: .relaxed)
+        // Candidates' scores mean something else under another policy; the pool refills within a few calls.
+        keyspace.resetEvictionPool()
         keyspace.accessPolicy.tracking = policy.tracking
         keyspace.accessPolicy.lfu = LFUSettings(logFactor: config.lfuLogFactor, decayMinutes: config.lfuDecayTime)
     }
@@ -93,12 +83,12 @@ public final class ServerState: Sendable {
     /// memory a command's bounded share left over the limit is reclaimed in the background, as Redis's
     /// `evictionTimeProc` does.
     @discardableResult
-    func evictIfOverLimit(now: Milliseconds, maxKeys: Int = 64) -> EvictionOutcome {
-        let limit = maxmemory.load(ordering: .relaxed)
+    func evictIfOverLimit(now: Milliseconds, settings: Settings, maxKeys: Int = 64) -> EvictionOutcome {
+        let limit = settings.maxmemory
         guard limit > 0 && usedMemory > limit else { return .fits }
         return keyspace.evict(
-            toFit: max(0, limit - memoryBaseline), policy: evictionPolicy,
-            samples: maxmemorySamples.load(ordering: .relaxed), now: now, maxKeys: maxKeys)
+            toFit: max(0, limit - memoryBaseline), policy: settings.evictionPolicy,
+            samples: settings.maxmemorySamples, now: now, maxKeys: maxKeys)
     }
 
     /// Called by the cron thread every tick: keeps about a second of samples for the ops/sec figure.
@@ -123,11 +113,13 @@ public final class ServerState: Sendable {
             id: clients.makeID(), address: "detached:0", localAddress: "detached:0", fd: -1, loopIndex: ioThreads,
             now: currentTimeMilliseconds())
         return ClientSession(
-            handle: handle, authenticated: config.current.requirepass.isEmpty, stats: loopStats[ioThreads])
+            handle: handle, authenticated: config.current.requirepass.isEmpty, stats: loopStats[ioThreads],
+            settings: SettingsView(config))
     }
 
     /// Runs one command given as arguments on a detached session and returns the reply bytes.
     public func run(_ arguments: [[UInt8]], session: ClientSession) -> [UInt8] {
+        session.settings.refresh()
         var storage: [UInt8] = []
         var spans: [ArgSpan] = []
         for argument in arguments {

@@ -132,7 +132,7 @@ extension ServerState {
         // What the dispatcher checks for one command, EXEC checks for its queue, before any lock is taken.
         let writes = transaction.queue.contains { $0.command.flags.contains(.write) }
         if transaction.queue.contains(where: { $0.command.flags.contains(.denyOOM) }),
-            evictIfOverLimit(now: ctx.now) == .nothingEvictable
+            evictIfOverLimit(now: ctx.now, settings: client.settings.current) == .nothingEvictable
         {
             throw .execAborted(because: .outOfMemory)
         }

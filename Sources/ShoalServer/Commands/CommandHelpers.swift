@@ -122,5 +122,5 @@ extension CommandContext {
         return true
     }
 
-    var maxBulkLength: Int { server.config.current.protoMaxBulkLen }
+    var maxBulkLength: Int { client.settings.current.protoMaxBulkLen }
 }
