@@ -1,4 +1,10 @@
 #define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "CShoalPosix.h"
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -73,3 +79,31 @@ uint64_t cshoal_malloc_in_use(void) {
 void cshoal_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 void cshoal_malloc_trim(void) { malloc_trim(0); }
+
+int cshoal_parse_long_double(const char *bytes, size_t len, long double *out) {
+    char buf[5 * 1024];
+    if (len == 0 || len >= sizeof(buf)) return 0;
+    memcpy(buf, bytes, len);
+    buf[len] = '\0';
+    errno = 0;
+    char *end = NULL;
+    long double value = strtold(buf, &end);
+    if (isspace((unsigned char)buf[0]) || end != buf + len ||
+        (errno == ERANGE && (value == HUGE_VALL || value == -HUGE_VALL || fpclassify(value) == FP_ZERO)) ||
+        errno == EINVAL || isnan(value))
+        return 0;
+    *out = value;
+    return 1;
+}
+
+int cshoal_format_long_double(long double value, char *buf, size_t len) {
+    int length = snprintf(buf, len, "%.17Lf", value);
+    if (length < 0 || (size_t)length + 1 > len) return -1;
+    if (strchr(buf, '.') != NULL) {
+        char *p = buf + length - 1;
+        while (*p == '0') { p--; length--; }
+        if (*p == '.') length--;
+    }
+    if (length == 2 && buf[0] == '-' && buf[1] == '0') { buf[0] = '0'; length = 1; }
+    return length;
+}

@@ -61,6 +61,9 @@ public func parseDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
     let first = bytes[0]
     let last = bytes[bytes.count - 1]
     if first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09 { return nil }
+    // Redis's strtold must consume every byte: "1\0" (SETRANGE can make it) is not a number, though a C parser
+    // would stop at the NUL and read 1.
+    if bytes.contains(0) { return nil }
     let text = String(decoding: bytes, as: UTF8.self)
     let value: Double?
     switch text.lowercased() {

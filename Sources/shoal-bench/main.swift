@@ -12,9 +12,13 @@ let options: Options
 do throws(UsageError) {
     options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
 } catch {
-    FileHandle.standardError.write(
-        Data(((error.message.isEmpty ? "" : "shoal-bench: \(error.message)\n\n") + Options.usage + "\n").utf8))
-    exit(error.message.isEmpty ? 0 : 2)
+    // --help is an answer (stdout, exit 0); a usage error is an error (stderr, exit 2).
+    if error.message.isEmpty {
+        FileHandle.standardOutput.write(Data((Options.usage + "\n").utf8))
+        exit(0)
+    }
+    FileHandle.standardError.write(Data(("shoal-bench: \(error.message)\n\n" + Options.usage + "\n").utf8))
+    exit(2)
 }
 
 /// What one thread measured; merged at the end.

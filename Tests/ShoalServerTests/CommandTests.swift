@@ -78,6 +78,12 @@ let syntaxError = RESPValue.error("ERR syntax error")
             (["GETEX", "g", "PERSIST"], .bulk("v")),
             (["TTL", "g"], .integer(-1)),
             (["GETEX", "g", "EX", "1", "PX", "5"], syntaxError),
+            // As redis-server 7.0: syntax first, then the lookup, then the expire time's value.
+            (["GETEX", "nothere", "EX", "0"], .null),
+            (["GETEX", "nothere", "EX", "x"], .null),
+            (["GETEX", "nothere", "BOGUS"], syntaxError),
+            (["GETEX", "g", "EX", "0"], .error("ERR invalid expire time in 'getex' command")),
+            (["GETEX", "g", "EX", "x"], notInteger),
             (["GETEX", "g", "EX", "0"], .error("ERR invalid expire time in 'getex' command")),
             (["GETEX", "missing"], .null),
             (["GETEX", "g", "PXAT", "1"], .bulk("v")),
@@ -120,6 +126,12 @@ let syntaxError = RESPValue.error("ERR syntax error")
             (["INCRBYFLOAT", "f", "abc"], .error("ERR value is not a valid float")),
             (["INCRBYFLOAT", "s", "1"], .error("ERR value is not a valid float")),
             (["INCRBYFLOAT", "f", "inf"], .error("ERR increment would produce NaN or Infinity")),
+            // A value holding a NUL byte is not a number, as in Redis (SETRANGE can write one after the digits).
+            (["SET", "nul", "1"], .ok),
+            (["SETRANGE", "nul", "1", "\0"], .integer(2)),
+            (["INCR", "nul"], notInteger),
+            (["INCRBYFLOAT", "nul", "1"], .error("ERR value is not a valid float")),
+            (["INCRBYFLOAT", "f", "1\0"], .error("ERR value is not a valid float")),
         ])
     }
 

@@ -3,6 +3,7 @@
 
 // Only plain C types cross this header: the GNU definitions stay inside shim.c (compiled with _GNU_SOURCE),
 // so Swift's Glibc module and this module never see two different versions of a system type.
+#include <stddef.h>
 #include <stdint.h>
 
 enum {
@@ -42,5 +43,13 @@ void cshoal_malloc_trim(void);
 
 /// Names the calling thread (visible in top -H, gdb, perf).
 void cshoal_set_thread_name(const char *name);
+
+/// Parses `len` bytes as a long double exactly as Redis's string2ld (strtold, whole string consumed, no leading
+/// space, no NaN, no overflow). Returns 1 and sets `*out`, or 0. INCRBYFLOAT computes in long double, as Redis.
+int cshoal_parse_long_double(const char *bytes, size_t len, long double *out);
+
+/// Formats `value` as Redis's ld2string(LD_STR_HUMAN): "%.17Lf" with trailing zeros (and a bare dot) removed,
+/// "-0" as "0". Returns the length written into `buf`, or -1 when it doesn't fit.
+int cshoal_format_long_double(long double value, char *buf, size_t len);
 
 #endif

@@ -1,3 +1,4 @@
+import CShoalPosix
 import RESP
 import ShoalStore
 
@@ -54,11 +55,17 @@ func deadline(
 }
 
 extension CommandContext {
+    /// Whether the argument at `index` is EX, PX, EXAT or PXAT.
+    func isExpiryOption(at index: Int) -> Bool {
+        args.matches(index, "EX") || args.matches(index, "EXAT") || args.matches(index, "PX")
+            || args.matches(index, "PXAT")
+    }
+
     /// The deadline of an `EX s`, `PX ms`, `EXAT ts` or `PXAT ms` option at `index` (its amount at index + 1),
     /// or nil when the argument there is none of them. SET and GETEX share it.
     func expiryOption(at index: Int, command: String) throws(CommandError) -> Milliseconds? {
+        guard isExpiryOption(at: index) else { return nil }
         let seconds = args.matches(index, "EX") || args.matches(index, "EXAT")
-        guard seconds || args.matches(index, "PX") || args.matches(index, "PXAT") else { return nil }
         let relative = args.matches(index, "EX") || args.matches(index, "PX")
         return try absoluteDeadline(
             try args.integer(index + 1), seconds: seconds, relative: relative, now: now,
@@ -82,17 +89,23 @@ extension ShardTable {
     }
 }
 
-/// Formats a number for INCRBYFLOAT replies and values the way Redis's human-friendly `ld2string` reads:
-/// no exponent for ordinary magnitudes, no trailing zeros.
-func formatHumanFriendly(_ value: Double) -> String {
-    if value == value.rounded(), abs(value) < 1e17 { return String(Int64(value)) }
-    var text = "\(value)"
-    if text.contains("e") {
-        // Expand an exponent so the stored value stays a plain decimal.
-        return text
-    }
-    if text.hasSuffix(".0") { text.removeLast(2) }
-    return text
+/// Redis's `long double` (80-bit extended precision on x86-64 Linux).
+typealias LongDouble = Float80
+
+/// Redis's string2ld: the bytes as a long double, or nil (spaces, trailing bytes, a NUL, NaN, overflow).
+func parseLongDouble(_ bytes: UnsafeRawBufferPointer) -> LongDouble? {
+    guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
+    var value: LongDouble = 0
+    let parsed = cshoal_parse_long_double(base.assumingMemoryBound(to: CChar.self), bytes.count, &value)
+    return parsed == 1 ? value : nil
+}
+
+/// Redis's ld2string(LD_STR_HUMAN): 17 decimals, trailing zeros removed, no exponent.
+func formatLongDouble(_ value: LongDouble) -> [UInt8] {
+    var buffer = [CChar](repeating: 0, count: 5 * 1024)
+    let length = cshoal_format_long_double(value, &buffer, buffer.count)
+    guard length > 0 else { return Array("0".utf8) }
+    return buffer[..<Int(length)].map { UInt8(bitPattern: $0) }
 }
 
 extension CommandContext {

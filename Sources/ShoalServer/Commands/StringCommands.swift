@@ -158,16 +158,19 @@ func getdelCommand(_ ctx: CommandContext) throws(CommandError) {
     if removed { ctx.noteDirty() }
 }
 
+/// GETEX checks its options' syntax first, then looks the key up, and only then the expire time's value, as
+/// Redis's getexCommand: `GETEX missing EX 0` is nil, not "invalid expire time".
 func getexCommand(_ ctx: CommandContext) throws(CommandError) {
-    var expiry = ExpiryArgument.none
+    var persist = false
+    var expiryIndex: Int?
     let args = ctx.args
     var index = 2
     while index < args.count {
         let hasNext = index + 1 < args.count
-        if case .none = expiry, args.matches(index, "PERSIST") {
-            expiry = .persist
-        } else if case .none = expiry, hasNext, let deadline = try ctx.expiryOption(at: index, command: "getex") {
-            expiry = .at(deadline)
+        if !persist, expiryIndex == nil, args.matches(index, "PERSIST") {
+            persist = true
+        } else if !persist, expiryIndex == nil, hasNext, ctx.isExpiryOption(at: index) {
+            expiryIndex = index
             index += 1
         } else {
             throw .syntax
@@ -177,7 +180,16 @@ func getexCommand(_ ctx: CommandContext) throws(CommandError) {
     let key = args.key(1)
     try ctx.store.write(ctx.database, key) { table throws(CommandError) in
         let index = table.lookupForWrite(key, now: ctx.now)
-        guard try ctx.replyLookup(table, index), let found = index else { return }
+        guard let found = index else {
+            try ctx.replyLookup(table, nil)
+            return
+        }
+        guard table.isString(at: found) else { throw .wrongType }
+        var expiry = persist ? ExpiryArgument.persist : .none
+        if let expiryIndex, let deadline = try ctx.expiryOption(at: expiryIndex, command: "getex") {
+            expiry = .at(deadline)
+        }
+        try ctx.replyLookup(table, found)
         switch expiry {
         case .at(let deadline) where deadline <= ctx.now:
             table.remove(at: found)
@@ -269,19 +281,21 @@ func decrbyCommand(_ ctx: CommandContext) throws(CommandError) {
     try incrementBy(ctx, -amount)
 }
 
+/// INCRBYFLOAT computes in long double and formats as Redis's ld2string(LD_STR_HUMAN), so the stored text is
+/// the same bytes redis-server would store (a Double would print -9223372036854775808 as -9.223372036854776e+18).
 func incrbyfloatCommand(_ ctx: CommandContext) throws(CommandError) {
-    let increment = try ctx.args.double(2)
+    guard let increment = parseLongDouble(ctx.args[2]) else { throw .notFloat }
     let key = ctx.args.key(1)
     let text = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> [UInt8] in
         let existing = table.lookupForWrite(key, now: ctx.now)
-        var current = 0.0
+        var current: LongDouble = 0
         if let existing {
-            guard let value = try table.withString(at: existing, { parseDouble($0) }) else { throw .notFloat }
+            guard let value = try table.withString(at: existing, { parseLongDouble($0) }) else { throw .notFloat }
             current = value
         }
         let sum = current + increment
         guard sum.isFinite else { throw .notFinite }
-        let text = Array(formatHumanFriendly(sum).utf8)
+        let text = formatLongDouble(sum)
         text.withUnsafeBytes { bytes in
             if let existing {
                 table.setString(at: existing, bytes)
