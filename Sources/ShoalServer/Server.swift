@@ -75,7 +75,7 @@ public final class Server: @unchecked Sendable {
             loops = []
             throw error
         }
-        state.wakeLoop.withLock { wakers in wakers = loops.map { loop in { loop.wake() } } }
+        state.lifecycle.installWakers(loops.map { loop in { loop.wake() } })
         for loop in loops {
             threads.append(startThread(name: "shoal-io-\(loop.index)") { loop.run() })
         }

@@ -1,6 +1,6 @@
 import ShoalStore
 
-// Clients as the whole server sees them: CLIENT LIST lines and waking the loop that owns one.
+// Clients as the whole server sees them: CLIENT LIST lines.
 extension ServerState {
     /// One CLIENT LIST line, with Redis 7's fields (buffers Shoal does not track per client read as 0).
     func describeClient(_ handle: ClientHandle, now: Milliseconds) -> String {
@@ -17,10 +17,5 @@ extension ServerState {
             + "multi=\(queued) qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
             + "events=r cmd=\(command) user=default redir=-1 resp=\(handle.protocolVersion.load(ordering: .relaxed)) "
             + "lib-name=\(names.libName) lib-ver=\(names.libVersion)\n"
-    }
-
-    func wake(loop index: Int) {
-        let wakers = wakeLoop.withLock { $0 }
-        if index < wakers.count { wakers[index]() }
     }
 }

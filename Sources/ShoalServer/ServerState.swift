@@ -29,9 +29,8 @@ public final class ServerState: Sendable {
     let tcpPort = Atomic<Int>(0)
     public let ioThreads: Int
     let configFile: String?
-    /// Called by SHUTDOWN; the executable turns it into a graceful stop of the whole process.
-    let shutdownHandler = Locked<(@Sendable (ShutdownRequest) -> Void)?>(nil)
-    let wakeLoop = Locked<[@Sendable () -> Void]>([])
+    /// SHUTDOWN's handler and the loops' wakers.
+    let lifecycle = Lifecycle()
     /// Snapshots: SAVE, BGSAVE, save rules, LASTSAVE, MISCONF.
     let snapshots: Snapshotter
     /// Heap in use before any data (runtime, buffers): what used_memory counts besides the dataset.
@@ -91,22 +90,6 @@ public final class ServerState: Sendable {
             samples: settings.maxmemorySamples, now: now, maxKeys: maxKeys)
     }
 
-    /// Called by the cron thread every tick: keeps about a second of samples for the ops/sec figure.
-    func recordOpsSample() {
-        let sample = (monotonicMicroseconds(), sumStats { $0.commandsProcessed.load(ordering: .relaxed) })
-        opsSamples.withLock { samples in
-            samples.append(sample)
-            if samples.count > 16 { samples.removeFirst(samples.count - 16) }
-        }
-    }
-
-    var instantaneousOpsPerSecond: Int {
-        opsSamples.withLock { samples in
-            guard let first = samples.first, let last = samples.last, last.0 > first.0 else { return 0 }
-            return Int(Double(last.1 - first.1) * 1_000_000 / Double(last.0 - first.0))
-        }
-    }
-
     /// A session not attached to any socket, for running commands directly (tests, tools).
     public func makeDetachedSession() -> ClientSession {
         let handle = ClientHandle(
@@ -139,14 +122,7 @@ public final class ServerState: Sendable {
 
     /// Installs what SHUTDOWN does (the executable stops the process; tests may observe it instead).
     public func setShutdownHandler(_ handler: @escaping @Sendable (ShutdownRequest) -> Void) {
-        shutdownHandler.withLock { $0 = handler }
+        lifecycle.setShutdownHandler(handler)
     }
 
-    func requestShutdown(_ request: ShutdownRequest) -> Bool {
-        guard let handler = shutdownHandler.withLock({ $0 }) else { return false }
-        handler(request)
-        return true
-    }
-
-    func sumStats(_ counter: (LoopStats) -> Int) -> Int { loopStats.reduce(0) { $0 + counter($1) } }
 }

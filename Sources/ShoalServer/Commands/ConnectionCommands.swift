@@ -345,7 +345,7 @@ func killClients(_ ctx: CommandContext) throws(CommandError) {
                 ctx.client.closeAfterReply = true
             } else {
                 handle.killRequested.store(true, ordering: .relaxed)
-                ctx.server.wake(loop: handle.loopIndex)
+                ctx.server.lifecycle.wake(loop: handle.loopIndex)
             }
             killed += 1
         }

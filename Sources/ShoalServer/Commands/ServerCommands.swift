@@ -48,7 +48,7 @@ func shutdownCommand(_ ctx: CommandContext) throws(CommandError) {
             throw .shutdownFailed
         }
     }
-    guard ctx.server.requestShutdown(.noSave) else { throw .shutdownFailed }
+    guard ctx.server.lifecycle.requestShutdown(.noSave) else { throw .shutdownFailed }
     // Like Redis, a successful SHUTDOWN sends no reply: the connection just closes.
     ctx.client.closeAfterReply = true
 }
