@@ -74,6 +74,12 @@ extension CommandContext {
 }
 
 extension ShardTable {
+    /// A read-modify-write's result: replaces the string at `existing`, keeping its deadline (INCR keeps a TTL),
+    /// or inserts `key` with it when the lookup found nothing.
+    mutating func putString(_ bytes: UnsafeRawBufferPointer, at existing: Int?, key: KeyView, now: Milliseconds) {
+        if let existing { setString(at: existing, bytes) } else { insert(key, string: bytes, now: now) }
+    }
+
     /// Changes the string at `index` in place (APPEND, SETRANGE): the table lets go of its reference first, so
     /// the bytes are not copied when nothing else (a snapshot) shares them. Returns the new length.
     mutating func modifyString(at index: Int, _ body: (inout [UInt8]) -> Void) -> Int {

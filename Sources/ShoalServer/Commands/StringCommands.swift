@@ -91,13 +91,7 @@ func incrementBy(_ ctx: CommandContext, _ increment: Int64) throws(CommandError)
         }
         let (sum, overflow) = current.addingReportingOverflow(increment)
         if overflow { throw .overflow }
-        withDecimalBytes(sum) { text in
-            if let existing {
-                table.setString(at: existing, text)
-            } else {
-                table.insert(key, string: text, now: ctx.now)
-            }
-        }
+        withDecimalBytes(sum) { text in table.putString(text, at: existing, key: key, now: ctx.now) }
         return sum
     }
     ctx.noteDirty()
@@ -296,13 +290,7 @@ func incrbyfloatCommand(_ ctx: CommandContext) throws(CommandError) {
         let sum = current + increment
         guard sum.isFinite else { throw .notFinite }
         let text = formatLongDouble(sum)
-        text.withUnsafeBytes { bytes in
-            if let existing {
-                table.setString(at: existing, bytes)
-            } else {
-                table.insert(key, string: bytes, now: ctx.now)
-            }
-        }
+        text.withUnsafeBytes { bytes in table.putString(bytes, at: existing, key: key, now: ctx.now) }
         return text
     }
     ctx.noteDirty()
