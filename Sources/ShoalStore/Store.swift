@@ -32,12 +32,11 @@ public struct Store {
 
     /// The group already held, or nil for a live store.
     @inline(__always)
-    public var held: ShardGroup? {
+    private var held: ShardGroup? {
         heldIDs.map { ShardGroup(keyspace: keyspace, ids: $0, exclusive: heldExclusive) }
     }
 
     public var databaseCount: Int { keyspace.databaseCount }
-    public var isPreLocked: Bool { heldIDs != nil }
 
     // MARK: - One key
 
