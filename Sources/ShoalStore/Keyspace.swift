@@ -288,28 +288,20 @@ public final class Keyspace: @unchecked Sendable {
 
     // MARK: - Whole-database operations
 
+    // The whole-database operations are written once, in `Store`; a live store here takes the locks.
+
     /// Number of live-or-not-yet-reclaimed keys in `database`, read under all its read locks at once.
-    public func count(database: Int) -> Int {
-        withShards(allShardIDs(databases: [database]), exclusive: false) { $0.count(database: database) }
-    }
+    public func count(database: Int) -> Int { Store(live: self).count(database: database) }
 
     /// Removes every key of `database` atomically. Returns how many there were.
     @discardableResult
-    public func flush(database: Int) -> Int {
-        withShards(allShardIDs(databases: [database]), exclusive: true) { $0.flush(databases: [database]) }
-    }
+    public func flush(database: Int) -> Int { Store(live: self).flush(database: database) }
 
     /// Removes every key of every database atomically.
-    public func flushAll() {
-        withShards(allShardIDs(databases: 0..<databaseCount), exclusive: true) {
-            $0.flush(databases: 0..<databaseCount)
-        }
-    }
+    public func flushAll() { Store(live: self).flushAll() }
 
     /// Exchanges the contents of two databases atomically (SWAPDB).
-    public func swapDatabases(_ first: Int, _ second: Int) {
-        withShards(allShardIDs(databases: [first, second]), exclusive: true) { $0.swapDatabases(first, second) }
-    }
+    public func swapDatabases(_ first: Int, _ second: Int) { Store(live: self).swapDatabases(first, second) }
 
     /// Per database: (keys, keys with a deadline), as `INFO keyspace` reports them. Each shard is read under
     /// its own read lock; the figures are a consistent sum per shard, not one instant across all.
