@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Dependencies point down: shoal-server → ShoalServer → {RESP, ShoalPersistence → {ShoalStore, CLZ4}}, and
-// everything may use ShoalPosix (→ CShoalPosix), the one syscall wrapper.
+// everything may use ShoalPosix (→ CShoalPosix), the one syscall wrapper. ShoalStore uses RESP's number rules
+// (string2ll), so an intset member is exactly what INCR calls an integer.
 let package = Package(
     name: "Shoal",
     platforms: [.macOS(.v15)],
@@ -21,7 +22,7 @@ let package = Package(
         // The low layer every module may use: syscalls with EINTR/EAGAIN handled once, a TSan-visible mutex.
         .target(name: "ShoalPosix", dependencies: ["CShoalPosix"]),
         .target(name: "RESP"),
-        .target(name: "ShoalStore", dependencies: ["CShoalPosix", "ShoalPosix"]),
+        .target(name: "ShoalStore", dependencies: ["CShoalPosix", "ShoalPosix", "RESP"]),
         // liblz4 from the system (Debian: liblz4-dev): snapshot files are standard LZ4 frames.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(name: "ShoalPersistence", dependencies: ["ShoalStore", "ShoalPosix", "CLZ4"]),

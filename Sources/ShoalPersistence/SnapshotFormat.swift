@@ -1,12 +1,12 @@
 import ShoalStore
 
-/// The snapshot format, version 1. docs/snapshot-format.md is the prose description; the numbers here are
+/// The snapshot format, version 2 (version 1 had strings only; its files load unchanged). docs/snapshot-format.md is the prose description; the numbers here are
 /// persisted and must never change meaning (a test pins every one of them).
 public enum SnapshotFormat {
     /// First 8 bytes of the record stream.
     public static let magic: [UInt8] = Array("SHOALSNP".utf8)
     /// Bumped only for a change old readers cannot understand.
-    public static let version: UInt16 = 1
+    public static let version: UInt16 = 2
     /// Records are gathered into frames of about this many uncompressed bytes (a record never spans frames).
     public static let targetFrameBytes = 1 << 20
 
@@ -17,6 +17,12 @@ public enum SnapshotFormat {
         case database = 0x01
         /// `varint expiresAt (ms, 0 = none)`, `varint keyLength`, key, `varint valueLength`, value.
         case string = 0x02
+        /// `varint expiresAt`, `varint keyLength`, key, `varint fields`, then each field and its value as
+        /// `varint length, bytes`. Since version 2.
+        case hash = 0x03
+        /// `varint expiresAt`, `varint keyLength`, key, `varint members`, then each as `varint length, bytes`.
+        /// Since version 2.
+        case set = 0x04
         /// Trailer: `varint keys`, `varint recordBytes`, `u32 crc32` of every stream byte before the crc.
         case end = 0xFF
     }

@@ -26,10 +26,11 @@ public struct SnapshotReadStats: Sendable, Equatable {
 public enum SnapshotReader {
     /// Loads `path` into `keyspace`. A missing file is not an error (returns nil): the server starts empty.
     public static func load(
-        path: String, into keyspace: Keyspace, now: Milliseconds, progress: (SnapshotReadStats) -> Void = { _ in }
+        path: String, into keyspace: Keyspace, now: Milliseconds, limits: EncodingLimits = .standard,
+        progress: (SnapshotReadStats) -> Void = { _ in }
     ) throws(SnapshotError) -> SnapshotReadStats? {
         guard access(path, F_OK) == 0 else { return nil }
-        return try read(path: path, now: now, databases: keyspace.databaseCount, progress: progress) {
+        return try read(path: path, now: now, databases: keyspace.databaseCount, limits: limits, progress: progress) {
             database, key, entry in
             keyspace.load(database: database, key: key, entry: entry, now: now)
         }
@@ -42,7 +43,8 @@ public enum SnapshotReader {
 
     /// Reads every record, calling `onKey` for each key alive at `now`.
     public static func read(
-        path: String, now: Milliseconds, databases: Int, progress: (SnapshotReadStats) -> Void = { _ in },
+        path: String, now: Milliseconds, databases: Int, limits: EncodingLimits = .standard,
+        progress: (SnapshotReadStats) -> Void = { _ in },
         onKey: (Int, Key, Entry) -> Void
     ) throws(SnapshotError) -> SnapshotReadStats {
         let started = monotonicMicroseconds()
@@ -147,15 +149,46 @@ public enum SnapshotReader {
                                 at: recordStart)
                         }
                         database = Int(value)
-                    case .string:
+                    case .string, .hash, .set:
                         guard database >= 0 else {
                             throw fail("key record before any database record", at: recordStart)
                         }
+                        let kind = SnapshotFormat.Opcode(rawValue: opcode)!
+                        guard version >= 2 || kind == .string else {
+                            throw fail("\(kind) record in a version \(version) snapshot", at: recordStart)
+                        }
                         guard let expiresAt = reader.varint(), let keyLength = reader.varint(),
-                            let key = reader.bytes(keyLength), let valueLength = reader.varint(),
-                            let value = reader.bytes(valueLength)
-                        else { throw fail("truncated string record", at: recordStart) }
-                        let entry = Entry(value: .string(value), expiresAt: Int64(bitPattern: expiresAt))
+                            let key = reader.bytes(keyLength)
+                        else { throw fail("truncated \(kind) record", at: recordStart) }
+                        let value: Value
+                        switch kind {
+                        case .hash:
+                            guard let pairs = reader.elements(perItem: 2), !pairs.isEmpty else {
+                                throw fail("truncated or empty hash record", at: recordStart)
+                            }
+                            let hash = HashValue(
+                                pairs: stride(from: 0, to: pairs.count, by: 2).map { (pairs[$0], pairs[$0 + 1]) },
+                                limits: limits)
+                            guard hash.count * 2 == pairs.count else {
+                                throw fail("hash record with duplicate fields", at: recordStart)
+                            }
+                            value = .hash(hash)
+                        case .set:
+                            guard let members = reader.elements(perItem: 1), !members.isEmpty else {
+                                throw fail("truncated or empty set record", at: recordStart)
+                            }
+                            let set = SetValue(members: members, limits: limits)
+                            guard set.count == members.count else {
+                                throw fail("set record with duplicate members", at: recordStart)
+                            }
+                            value = .set(set)
+                        default:
+                            guard let valueLength = reader.varint(), let bytes = reader.bytes(valueLength) else {
+                                throw fail("truncated string record", at: recordStart)
+                            }
+                            value = .string(bytes)
+                        }
+                        let entry = Entry(value: value, expiresAt: Int64(bitPattern: expiresAt))
                         if entry.isExpired(at: now) {
                             stats.expiredSkipped += 1
                         } else {
@@ -245,6 +278,20 @@ struct ByteReader {
         guard count <= UInt64(bytes.count - position) else { return nil }
         defer { position += Int(count) }
         return Array(bytes[position..<(position + Int(count))])
+    }
+
+    /// A collection's elements: `varint items`, then `items * perItem` elements of `varint length, bytes`.
+    /// Nil when anything runs past the end (the count is checked against the bytes left, so a corrupt count
+    /// cannot make it reserve memory it will not fill).
+    mutating func elements(perItem: Int) -> [[UInt8]]? {
+        guard let items = varint(), items <= UInt64(bytes.count - position) else { return nil }
+        var elements: [[UInt8]] = []
+        elements.reserveCapacity(Int(items) * perItem)
+        for _ in 0..<(Int(items) * perItem) {
+            guard let length = varint(), let element = self.bytes(length) else { return nil }
+            elements.append(element)
+        }
+        return elements
     }
 
     mutating func skip(_ count: Int) -> Bool {

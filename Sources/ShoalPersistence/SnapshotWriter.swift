@@ -59,17 +59,7 @@ public enum SnapshotWriter {
                         stream.appendVarint(UInt64(id.database))
                         needsDatabase = false
                     }
-                    guard table.isString(at: index) else { preconditionFailure("only strings exist in format v1") }
-                    stream.append(SnapshotFormat.Opcode.string.rawValue)
-                    stream.appendVarint(UInt64(bitPattern: table.expiresAt(at: index)))
-                    table.withKeyBytes(at: index) { key in
-                        stream.appendVarint(UInt64(key.count))
-                        stream.append(contentsOf: key)
-                    }
-                    table.withStringBytes(at: index) { value in
-                        stream.appendVarint(UInt64(value.count))
-                        stream.append(contentsOf: value)
-                    }
+                    appendRecord(table, index, to: &stream)
                     stats.keys += 1
                     if stream.count >= SnapshotFormat.targetFrameBytes {
                         try sink.emit(&stream)
@@ -111,6 +101,32 @@ public enum SnapshotWriter {
         }
         stats.microseconds = monotonicMicroseconds() - started
         return stats
+    }
+}
+
+/// One key's record: its type's opcode, deadline, key, then the value (docs/snapshot-format.md).
+private func appendRecord(_ table: ShardTable, _ index: Int, to stream: inout [UInt8]) {
+    func appendBytes(_ bytes: UnsafeRawBufferPointer) {
+        stream.appendVarint(UInt64(bytes.count))
+        stream.append(contentsOf: bytes)
+    }
+    let hash = table.asHash(at: index)
+    let set = table.asSet(at: index)
+    let opcode: SnapshotFormat.Opcode = hash != nil ? .hash : set != nil ? .set : .string
+    stream.append(opcode.rawValue)
+    stream.appendVarint(UInt64(bitPattern: table.expiresAt(at: index)))
+    table.withKeyBytes(at: index) { appendBytes($0) }
+    if let hash {
+        stream.appendVarint(UInt64(hash.count))
+        hash.forEach { field, value in
+            appendBytes(field)
+            appendBytes(value)
+        }
+    } else if let set {
+        stream.appendVarint(UInt64(set.count))
+        set.forEach { appendBytes($0) }
+    } else {
+        table.withStringBytes(at: index) { appendBytes($0) }
     }
 }
 

@@ -56,6 +56,20 @@ public struct CommandError: Error, Equatable, CustomStringConvertible {
     public static let saveInProgress = CommandError("ERR Background save already in progress")
     public static let shutdownFailed = CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
 
+    // MARK: - Hashes and sets (t_hash.c, t_set.c)
+
+    public static let hashValueNotInteger = CommandError("ERR hash value is not an integer")
+    public static let hashValueNotFloat = CommandError("ERR hash value is not a float")
+    public static let valueOutOfRange = CommandError("ERR value is out of range")
+    public static let numkeysNotPositive = CommandError("ERR numkeys should be greater than 0")
+    public static let numkeysTooLarge = CommandError("ERR Number of keys can't be greater than number of args")
+    public static let limitNegative = CommandError("ERR LIMIT can't be negative")
+    public static let countNotPositive = CommandError("ERR value is out of range, must be positive")
+
+    public static func outOfRange(min: Int64, max: Int64) -> CommandError {
+        CommandError("ERR value is out of range, must be between \(min) and \(max)")
+    }
+
     public static func lfuNotSelected(_ note: String) -> CommandError {
         CommandError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. \(note)")
     }

@@ -15,10 +15,13 @@ public struct CommandFlags: OptionSet, Sendable {
     public static let stale = CommandFlags(rawValue: 1 << 6)
     public static let fast = CommandFlags(rawValue: 1 << 7)
     public static let noAuth = CommandFlags(rawValue: 1 << 8)
+    /// Keys are found from a `numkeys` argument (SINTERCARD, and later ZUNIONSTORE, EVAL...).
+    public static let movableKeys = CommandFlags(rawValue: 1 << 9)
 
     static let names: [(CommandFlags, String)] = [
         (.write, "write"), (.readonly, "readonly"), (.denyOOM, "denyoom"), (.admin, "admin"),
         (.noscript, "noscript"), (.loading, "loading"), (.stale, "stale"), (.fast, "fast"), (.noAuth, "no_auth"),
+        (.movableKeys, "movablekeys"),
     ]
 
     var names: [String] { Self.names.compactMap { contains($0.0) ? $0.1 : nil } }
@@ -65,6 +68,8 @@ public struct Command: Sendable {
     public let firstKey: Int
     public let lastKey: Int
     public let keyStep: Int
+    /// For commands whose keys follow a `numkeys` argument: its position (else 0).
+    public let numkeysAt: Int
     public let group: String
     public let summary: String
     public let since: String
@@ -78,12 +83,13 @@ public struct Command: Sendable {
 
     public init(
         _ name: String, arity: Int, flags: CommandFlags = [], keys: (first: Int, last: Int, step: Int) = (0, 0, 0),
-        group: String, summary: String, since: String = "1.0.0", complexity: String = "O(1)",
+        numkeysAt: Int = 0, group: String, summary: String, since: String = "1.0.0", complexity: String = "O(1)",
         subcommands: [Command] = [], handler: CommandHandler? = nil
     ) {
         self.name = name
         self.arity = arity
-        self.flags = flags
+        self.flags = numkeysAt > 0 ? flags.union(.movableKeys) : flags
+        self.numkeysAt = numkeysAt
         firstKey = keys.first
         lastKey = keys.last
         keyStep = keys.step
@@ -180,7 +186,7 @@ public final class CommandTable: Sendable {
 
     /// The standard table of every command Shoal serves, from the command files.
     public static let standard = CommandTable(
-        connectionCommands + stringCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
+        connectionCommands + stringCommands + hashCommands + setCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
             + objectCommands + transactionCommands)
 }
 

@@ -47,8 +47,18 @@ public struct ServerConfig: Sendable, Equatable {
     public var outputBufferSoftSeconds = 0
     public var pidfile = ""
     public var daemonize = false
+    /// When small hashes and sets leave their compact encodings (Redis 7.0's names and defaults).
+    public var hashMaxListpackEntries = 512
+    public var hashMaxListpackValue = 64
+    public var setMaxIntsetEntries = 512
 
     public init() {}
+
+    public var encodingLimits: EncodingLimits {
+        EncodingLimits(
+            hashMaxListpackEntries: hashMaxListpackEntries, hashMaxListpackValue: hashMaxListpackValue,
+            setMaxIntsetEntries: setMaxIntsetEntries)
+    }
 
     /// Event loops to run: `io-threads`, or the number of cores.
     public var effectiveIOThreads: Int {
@@ -223,6 +233,12 @@ extension ConfigOption {
             config.shards = value
         },
         .integer("hz", \.hz, range: 1...500),
+        .integer("hash-max-listpack-entries", \.hashMaxListpackEntries),
+        .integer("hash-max-listpack-value", \.hashMaxListpackValue),
+        // Redis 7.0 still accepts the pre-7.0 names as aliases.
+        .integer("hash-max-ziplist-entries", \.hashMaxListpackEntries),
+        .integer("hash-max-ziplist-value", \.hashMaxListpackValue),
+        .integer("set-max-intset-entries", \.setMaxIntsetEntries),
         .memory("client-query-buffer-limit", \.clientQueryBufferLimit),
         .memory("proto-max-bulk-len", \.protoMaxBulkLen),
         ConfigOption(
@@ -400,8 +416,10 @@ public struct Settings: Sendable {
     public let protectedMode: Bool
     public let hasPassword: Bool
     public let hz: Int
+    public let encodingLimits: EncodingLimits
 
     init(_ config: ServerConfig) {
+        encodingLimits = config.encodingLimits
         maxmemory = config.maxmemory
         evictionPolicy = EvictionPolicy(rawValue: config.maxmemoryPolicy) ?? .noEviction
         maxmemorySamples = config.maxmemorySamples

@@ -94,7 +94,7 @@ struct TransactionPlan {
                 case "flushall", "swapdb", "info", "save", "config|resetstat":
                     everything = true
                 default:
-                    for index in command.keyIndices(count: args.count) { key(index, in: database) }
+                    for index in command.keyIndices(args) { key(index, in: database) }
                 }
             }
         }
@@ -103,8 +103,16 @@ struct TransactionPlan {
 }
 
 extension Command {
-    /// The argument positions that hold keys, from the table's first/last/step (negative last: from the end).
-    func keyIndices(count: Int) -> StrideTo<Int> {
+    /// The argument positions that hold keys: from the table's first/last/step (negative last: from the end),
+    /// or the `numkeys` keys after `numkeysAt` (none when that count is not valid: the command will fail).
+    func keyIndices(_ args: Arguments) -> StrideTo<Int> {
+        let count = args.count
+        if numkeysAt > 0 {
+            guard numkeysAt < count, let keys = parseInt64(args[numkeysAt]), keys > 0, keys < Int64(count) else {
+                return stride(from: 0, to: 0, by: 1)
+            }
+            return stride(from: numkeysAt + 1, to: min(count, numkeysAt + 1 + Int(keys)), by: 1)
+        }
         guard firstKey > 0, keyStep > 0 else { return stride(from: 0, to: 0, by: 1) }
         let last = lastKey < 0 ? count + lastKey : lastKey
         return stride(from: firstKey, to: min(last, count - 1) + 1, by: keyStep)

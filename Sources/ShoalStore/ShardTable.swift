@@ -59,12 +59,14 @@ public struct ShardTable: Sendable {
     public var usedBytes: Int { entryBytes + buckets.count * MemoryLayout<Int32>.stride }
 
     @inline(__always)
-    static func allocationBytes(_ capacity: Int) -> Int { capacity == 0 ? 0 : (capacity + 32 + 8 + 15) & ~15 }
+    static func allocationBytes(_ capacity: Int) -> Int { ShoalStore.allocationBytes(capacity) }
 
     @inline(__always)
     static func valueBytes(_ value: Value?) -> Int {
         switch value {
         case .string(let bytes): return allocationBytes(bytes.capacity)
+        case .hash(let hash): return hash.allocatedBytes
+        case .set(let set): return set.allocatedBytes
         case nil: return 0
         }
     }
@@ -179,13 +181,30 @@ public struct ShardTable: Sendable {
     /// The key at `index` as an owned `Key` (allocates; for SCAN, eviction candidates, RANDOMKEY).
     public func key(at index: Int) -> Key { Key(bytes: withKeyBytes(at: index) { Array($0) }, hash: nodes[index].hash) }
 
-    /// Whether the value at `index` is a string (the only type so far; other types will live in `longValue`).
+    /// Whether the value at `index` is a string (inline, or out of line in `longValue` as every other type).
     @inline(__always)
     public func isString(at index: Int) -> Bool {
         if nodes[index].inline.valueLength != InlineBytes.outOfLine { return true }
-        switch nodes[index].longValue.unsafelyUnwrapped {
-        case .string: return true
-        }
+        if case .string = nodes[index].longValue.unsafelyUnwrapped { return true }
+        return false
+    }
+
+    /// The hash at `index`, or nil when the value is of another type.
+    @inline(__always)
+    public func asHash(at index: Int) -> HashValue? {
+        guard nodes[index].inline.valueLength == InlineBytes.outOfLine,
+            case .hash(let hash) = nodes[index].longValue.unsafelyUnwrapped
+        else { return nil }
+        return hash
+    }
+
+    /// The set at `index`, or nil when the value is of another type.
+    @inline(__always)
+    public func asSet(at index: Int) -> SetValue? {
+        guard nodes[index].inline.valueLength == InlineBytes.outOfLine,
+            case .set(let set) = nodes[index].longValue.unsafelyUnwrapped
+        else { return nil }
+        return set
     }
 
     /// What TYPE reports for the value at `index`.
@@ -200,9 +219,10 @@ public struct ShardTable: Sendable {
         if length != InlineBytes.outOfLine {
             return try nodes[index].inline.withBytes(from: nodes[index].inline.valueOffset, count: Int(length), body)
         }
-        switch nodes[index].longValue.unsafelyUnwrapped {
-        case .string(let bytes): return try bytes.withUnsafeBytesTyped(body)
+        guard case .string(let bytes) = nodes[index].longValue.unsafelyUnwrapped else {
+            preconditionFailure("withStringBytes on a value that is not a string")
         }
+        return try bytes.withUnsafeBytesTyped(body)
     }
 
     /// The value at `index` as an owned `Value` (allocates when the value is inline).
@@ -334,6 +354,47 @@ public struct ShardTable: Sendable {
         return result
     }
 
+    /// Lets `body` change the hash at `index` in place; nil (and `body` not called) when the value is not a
+    /// hash. Only what `body` changes is copied when a snapshot shares the hash (see `FieldMap`).
+    public mutating func modifyHash<R, E: Error>(
+        at index: Int, _ body: (inout HashValue) throws(E) -> R
+    ) throws(E) -> R? {
+        guard asHash(at: index) != nil, case .hash(var hash) = takeValueForModification(at: index) else { return nil }
+        defer { restoreValue(at: index, .hash(hash)) }
+        return try body(&hash)
+    }
+
+    /// Lets `body` change the set at `index` in place; nil (and `body` not called) when it is not a set.
+    public mutating func modifySet<R, E: Error>(
+        at index: Int, _ body: (inout SetValue) throws(E) -> R
+    ) throws(E) -> R? {
+        guard asSet(at: index) != nil, case .set(var set) = takeValueForModification(at: index) else { return nil }
+        defer { restoreValue(at: index, .set(set)) }
+        return try body(&set)
+    }
+
+    /// Takes the out-of-line value out of its node (so the caller holds the only reference); the caller checked
+    /// its type and puts it back with `restoreValue`.
+    private mutating func takeValueForModification(at index: Int) -> Value? {
+        signalModified(index)
+        let value = nodes[index].longValue.take()
+        entryBytes -= Self.valueBytes(value)
+        return value
+    }
+
+    private mutating func restoreValue(at index: Int, _ value: Value) {
+        entryBytes += Self.valueBytes(value)
+        nodes[index].longValue = value
+    }
+
+    /// Inserts `key`, known to be absent, holding `value`. Returns its node index.
+    @discardableResult
+    public mutating func insert(_ key: KeyView, value: Value, expiresAt: Milliseconds = 0, now: Milliseconds) -> Int {
+        let index = appendNode(key, expiresAt: expiresAt, now: now)
+        setValue(at: index, value)
+        return index
+    }
+
     /// Replaces value and deadline at `index`.
     public mutating func replace(at index: Int, with entry: Entry) {
         setValue(at: index, entry.value)
@@ -431,10 +492,16 @@ public struct ShardTable: Sendable {
             body(Int(index))
             index = nodes[Int(index)].next
         }
+        return Self.nextScanCursor(cursor, mask: mask)
+    }
+
+    /// The cursor after `cursor` in a reverse-binary walk of `mask + 1` slots (0 when the walk is complete).
+    @inline(__always)
+    static func nextScanCursor(_ cursor: UInt64, mask: UInt64) -> UInt64 {
         var next = cursor | ~mask
-        next = Self.reverseBits(next)
+        next = reverseBits(next)
         next &+= 1
-        return Self.reverseBits(next)
+        return reverseBits(next)
     }
 
     /// A uniformly random node index, or nil when empty.

@@ -19,6 +19,8 @@ public protocol TableReading {
     func withKeyBytes<R, E: Error>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R
     func key(at index: Int) -> Key
     func isString(at index: Int) -> Bool
+    func asHash(at index: Int) -> HashValue?
+    func asSet(at index: Int) -> SetValue?
     func typeName(at index: Int) -> String
     func withStringBytes<R, E: Error>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R
     func value(at index: Int) -> Value
@@ -65,6 +67,8 @@ public struct TableReader: TableReading {
     public func key(at index: Int) -> Key { table.pointee.key(at: index) }
     public func isString(at index: Int) -> Bool { table.pointee.isString(at: index) }
     public func typeName(at index: Int) -> String { table.pointee.typeName(at: index) }
+    public func asHash(at index: Int) -> HashValue? { table.pointee.asHash(at: index) }
+    public func asSet(at index: Int) -> SetValue? { table.pointee.asSet(at: index) }
     public func value(at index: Int) -> Value { table.pointee.value(at: index) }
     public func entry(at index: Int) -> Entry { table.pointee.entry(at: index) }
 

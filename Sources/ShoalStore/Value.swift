@@ -1,13 +1,48 @@
-/// What a key holds. Only strings exist today; hashes, lists, sets and sorted sets become new cases, and the
-/// snapshot format already carries a type tag for each record (see docs/snapshot-format.md once written).
+/// What a key holds. Lists and sorted sets become new cases; the snapshot format has a record type for each
+/// (docs/snapshot-format.md).
 public enum Value: Sendable, Equatable {
     case string([UInt8])
+    case hash(HashValue)
+    case set(SetValue)
 
     /// The name `TYPE` reports.
     public var typeName: String {
         switch self {
         case .string: return "string"
+        case .hash: return "hash"
+        case .set: return "set"
         }
+    }
+
+    /// What OBJECT ENCODING reports for a collection (strings are decided from their bytes by the caller).
+    public var encodingName: String? {
+        switch self {
+        case .string: return nil
+        case .hash(let hash): return hash.encodingName
+        case .set(let set): return set.encodingName
+        }
+    }
+}
+
+extension HashValue: Equatable {
+    /// The same fields with the same values, whatever the encodings and orders.
+    public static func == (lhs: HashValue, rhs: HashValue) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        var equal = true
+        lhs.forEach { field, value in
+            if equal { equal = rhs.withValue(field) { $0.map { $0.elementsEqual(value) } ?? false } }
+        }
+        return equal
+    }
+}
+
+extension SetValue: Equatable {
+    /// The same members, whatever the encodings and orders.
+    public static func == (lhs: SetValue, rhs: SetValue) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        var equal = true
+        lhs.forEach { member in if equal { equal = rhs.contains(member) } }
+        return equal
     }
 }
 

@@ -156,7 +156,10 @@ if !config.save.isEmpty && access(config.dir, W_OK) != 0 {
 let state = ServerState(config: config, logger: logger, configFile: configFile)
 let snapshotPath = config.dir.hasSuffix("/") ? config.dir + config.dbfilename : config.dir + "/" + config.dbfilename
 do throws(SnapshotError) {
-    let loaded = try SnapshotReader.load(path: snapshotPath, into: state.keyspace, now: currentTimeMilliseconds()) {
+    let loaded = try SnapshotReader.load(
+        path: snapshotPath, into: state.keyspace, now: currentTimeMilliseconds(),
+        limits: state.config.current.encodingLimits
+    ) {
         progress in
         logger.notice("Loading snapshot: \(progress.keys) keys, \(progress.rawBytes) bytes read...")
     }

@@ -84,13 +84,11 @@ extension ShardTable {
     /// the bytes are not copied when nothing else (a snapshot) shares them. Returns the new length.
     mutating func modifyString(at index: Int, _ body: (inout [UInt8]) -> Void) -> Int {
         modifyValue(at: index) { value -> Int in
-            switch value {
-            case .string(var bytes):
-                value = .string([])
-                body(&bytes)
-                value = .string(bytes)
-                return bytes.count
-            }
+            guard case .string(var bytes) = value else { preconditionFailure("modifyString on a non-string") }
+            value = .string([])
+            body(&bytes)
+            value = .string(bytes)
+            return bytes.count
         }
     }
 }

@@ -117,27 +117,9 @@ func keysCommand(_ ctx: CommandContext) throws(CommandError) {
 
 func scanCommand(_ ctx: CommandContext) throws(CommandError) {
     let args = ctx.args
-    guard let cursor = UInt64(args.string(1)) else { throw .invalidCursor }
-    var count = 10
-    var pattern: [UInt8]?
-    var typeName: String?
-    var index = 2
-    while index < args.count {
-        guard index + 1 < args.count else { throw .syntax }
-        if args.matches(index, "COUNT") {
-            let value = try args.integer(index + 1)
-            guard value >= 1 else { throw .syntax }
-            count = Int(min(value, Int64(Int32.max)))
-        } else if args.matches(index, "MATCH") {
-            pattern = args.bytes(index + 1)
-            if pattern == [UInt8(ascii: "*")] { pattern = nil }
-        } else if args.matches(index, "TYPE") {
-            typeName = args.lowercased(index + 1)
-        } else {
-            throw .syntax
-        }
-        index += 2
-    }
+    let cursor = try scanCursor(args, 1)
+    let options = try ScanOptions(args, from: 2, allowType: true)
+    let (count, pattern, typeName) = (options.count, options.pattern, options.typeName)
     var keys: [[UInt8]] = []
     let next = ctx.store.scan(database: ctx.database, cursor: cursor, count: count, now: ctx.now) { table, index in
         if let typeName, table.typeName(at: index) != typeName { return }

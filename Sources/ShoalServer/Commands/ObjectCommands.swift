@@ -26,6 +26,10 @@ let policyNote =
 
 func objectEncodingCommand(_ ctx: CommandContext) throws(CommandError) {
     try inspect(ctx) { table, index throws(CommandError) in
+        if let name = table.collectionEncoding(at: index) {
+            ctx.out.bulk(name)
+            return
+        }
         let bytes = try table.withString(at: index) { Array($0) }
         // Redis's string encodings: integers that fit a long are "int", short strings "embstr".
         if bytes.count <= 20, parseInt64(bytes) != nil {
@@ -41,6 +45,10 @@ func objectEncodingCommand(_ ctx: CommandContext) throws(CommandError) {
 func objectRefcountCommand(_ ctx: CommandContext) throws(CommandError) {
     try inspect(ctx) { table, index throws(CommandError) in
         // Redis shares the integers 0-9999 and reports them with INT_MAX references.
+        guard table.isString(at: index) else {
+            ctx.out.integer(1)
+            return
+        }
         let bytes = try table.withString(at: index) { Array($0) }
         if let value = parseInt64(bytes), value >= 0, value < 10000 {
             ctx.out.integer(Int64(Int32.max))

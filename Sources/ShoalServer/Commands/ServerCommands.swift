@@ -329,7 +329,8 @@ func writeCommandInfo(_ command: Command, to out: inout ReplyBuffer) {
     out.setHeader(categories.count)
     for category in categories { out.simple(category) }
     out.arrayHeader(0)  // tips
-    if command.firstKey > 0 {
+    if command.firstKey > 0 || command.numkeysAt > 0 {
+        // One key spec: where the search begins, then a range of keys or a `numkeys` count of them.
         out.arrayHeader(1)
         out.mapHeader(3)
         out.bulk("flags")
@@ -342,19 +343,20 @@ func writeCommandInfo(_ command: Command, to out: inout ReplyBuffer) {
         out.bulk("spec")
         out.mapHeader(1)
         out.bulk("index")
-        out.integer(command.firstKey)
+        out.integer(command.numkeysAt > 0 ? command.numkeysAt : command.firstKey)
         out.bulk("find_keys")
         out.mapHeader(2)
         out.bulk("type")
-        out.bulk("range")
+        let isRange = command.numkeysAt == 0
+        out.bulk(isRange ? "range" : "keynum")
         out.bulk("spec")
         out.mapHeader(3)
-        out.bulk("lastkey")
-        out.integer(command.lastKey < 0 ? -1 : command.lastKey - command.firstKey)
-        out.bulk("keystep")
-        out.integer(command.keyStep)
-        out.bulk("limit")
-        out.integer(0)
+        out.bulk(isRange ? "lastkey" : "keynumidx")
+        out.integer(isRange ? (command.lastKey < 0 ? -1 : command.lastKey - command.firstKey) : 0)
+        out.bulk(isRange ? "keystep" : "firstkey")
+        out.integer(isRange ? command.keyStep : 1)
+        out.bulk(isRange ? "limit" : "keystep")
+        out.integer(isRange ? 0 : 1)
     } else {
         out.arrayHeader(0)
     }

@@ -1,0 +1,179 @@
+import RESP
+import ShoalStore
+
+/// What the hash and set commands share: how to find their type in a table and change it in place.
+protocol StoredCollection {
+    var count: Int { get }
+    /// The value as a key holds it.
+    var stored: Value { get }
+    /// The collection at `index`, or nil when the key holds another type.
+    static func find(in table: some TableReading, at index: Int) -> Self?
+    /// Changes the collection at `index` in place; nil when the key holds another type.
+    static func modify<R, E: Error>(
+        in table: inout ShardTable, at index: Int, _ body: (inout Self) throws(E) -> R
+    ) throws(E) -> R?
+}
+
+extension HashValue: StoredCollection {
+    var stored: Value { .hash(self) }
+    static func find(in table: some TableReading, at index: Int) -> HashValue? { table.asHash(at: index) }
+    static func modify<R, E: Error>(
+        in table: inout ShardTable, at index: Int, _ body: (inout HashValue) throws(E) -> R
+    ) throws(E) -> R? {
+        try table.modifyHash(at: index, body)
+    }
+}
+
+extension SetValue: StoredCollection {
+    var stored: Value { .set(self) }
+    static func find(in table: some TableReading, at index: Int) -> SetValue? { table.asSet(at: index) }
+    static func modify<R, E: Error>(
+        in table: inout ShardTable, at index: Int, _ body: (inout SetValue) throws(E) -> R
+    ) throws(E) -> R? {
+        try table.modifySet(at: index, body)
+    }
+}
+
+extension TableReading {
+    /// The collection of type `C` at `index`; WRONGTYPE for any other type.
+    func collection<C: StoredCollection>(_ type: C.Type, at index: Int) throws(CommandError) -> C {
+        guard let value = C.find(in: self, at: index) else { throw .wrongType }
+        return value
+    }
+
+    /// What OBJECT ENCODING reports for a collection; nil for a string.
+    func collectionEncoding(at index: Int) -> String? { asHash(at: index)?.encodingName ?? asSet(at: index)?.encodingName }
+}
+
+extension ShardTable {
+    /// Runs `body` on the collection of type `C` at `key` and deletes the key when `body` leaves it empty, as
+    /// Redis never keeps an empty collection. A missing key is created with `make()` (and only stored if `body`
+    /// put something in it); without `make`, a missing key gives nil. WRONGTYPE for another type.
+    mutating func modifyCollection<C: StoredCollection, R>(
+        _ key: KeyView, now: Milliseconds, creating make: (() -> C)?, _ body: (inout C) throws(CommandError) -> R
+    ) throws(CommandError) -> R? {
+        if let index = lookupForWrite(key, now: now) {
+            let outcome = try C.modify(in: &self, at: index) { collection throws(CommandError) -> (R, Bool) in
+                (try body(&collection), collection.count == 0)
+            }
+            guard let (result, emptied) = outcome else { throw .wrongType }
+            if emptied { remove(at: index) }
+            return result
+        }
+        guard let make else { return nil }
+        var collection = make()
+        let result = try body(&collection)
+        if collection.count > 0 { insert(key, value: collection.stored, now: now) }
+        return result
+    }
+}
+
+extension CommandContext {
+    /// The encoding thresholds in force (hash-max-listpack-*, set-max-intset-entries).
+    var limits: EncodingLimits { client.settings.current.encodingLimits }
+
+    /// Reads the collection of type `C` at argument `keyIndex` under its shard's read lock: `body` gets nil
+    /// when the key is absent; WRONGTYPE when it holds another type. Counts a keyspace hit or miss.
+    func readCollection<C: StoredCollection, R>(
+        _ type: C.Type, key keyIndex: Int = 1, _ body: (C?) throws(CommandError) -> R
+    ) throws(CommandError) -> R {
+        let key = args.key(keyIndex)
+        return try store.read(database, key) { table throws(CommandError) -> R in
+            let index = table.lookup(key, now: now)
+            noteLookup(hit: index != nil)
+            guard let index else { return try body(nil) }
+            return try body(try table.collection(C.self, at: index))
+        }
+    }
+
+    /// `ShardTable.modifyCollection` on the key at argument `keyIndex`, under its shard's write lock.
+    func writeCollection<C: StoredCollection, R>(
+        key keyIndex: Int = 1, creating make: (() -> C)?, _ body: (inout C) throws(CommandError) -> R
+    ) throws(CommandError) -> R? {
+        let key = args.key(keyIndex)
+        return try store.write(database, key) { table throws(CommandError) -> R? in
+            try table.modifyCollection(key, now: now, creating: make, body)
+        }
+    }
+}
+
+/// SCAN, HSCAN and SSCAN's `[MATCH pattern] [COUNT count] [TYPE type]`, parsed as Redis's scanGenericCommand.
+struct ScanOptions {
+    var count = 10
+    var pattern: [UInt8]?
+    var typeName: String?
+
+    init(_ args: Arguments, from start: Int, allowType: Bool) throws(CommandError) {
+        var index = start
+        while index < args.count {
+            guard index + 1 < args.count else { throw .syntax }
+            if args.matches(index, "COUNT") {
+                let value = try args.integer(index + 1)
+                guard value >= 1 else { throw .syntax }
+                count = Int(min(value, Int64(Int32.max)))
+            } else if args.matches(index, "MATCH") {
+                pattern = args.bytes(index + 1)
+                if pattern == [UInt8(ascii: "*")] { pattern = nil }
+            } else if allowType, args.matches(index, "TYPE") {
+                typeName = args.lowercased(index + 1)
+            } else {
+                throw .syntax
+            }
+            index += 2
+        }
+    }
+
+    func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let pattern else { return true }
+        return globMatch(pattern, Array(bytes))
+    }
+}
+
+extension CommandContext {
+    /// HSCAN and SSCAN after the cursor: a missing key is an empty scan (before any option is checked, as in
+    /// Redis); else options from argument 3, then `step` (one cursor step, appending what it found) until
+    /// COUNT items are found, the walk ends or ten times COUNT steps were taken (scanGenericCommand's bound).
+    func replyScan(
+        _ cursor: UInt64, _ step: ((UInt64, ScanOptions, inout [[UInt8]]) -> UInt64)?
+    ) throws(CommandError) {
+        var items: [[UInt8]] = []
+        var next: UInt64 = 0
+        if let step {
+            let options = try ScanOptions(args, from: 3, allowType: false)
+            next = cursor
+            var budget = options.count * 10
+            repeat {
+                next = step(next, options, &items)
+                budget -= 1
+            } while next != 0 && budget > 0 && items.count < options.count
+        }
+        out.arrayHeader(2)
+        out.bulk(String(next))
+        out.bulkArray(items)
+    }
+}
+
+/// A SCAN-family cursor (Redis's parseScanCursorOrReply: an unsigned decimal).
+func scanCursor(_ args: Arguments, _ index: Int) throws(CommandError) -> UInt64 {
+    guard let cursor = UInt64(args.string(index)) else { throw .invalidCursor }
+    return cursor
+}
+
+/// HRANDFIELD and SRANDMEMBER's count: negative means "with repeats", as Redis.
+struct RandomCount {
+    let count: Int
+    let unique: Bool
+
+    init(unique count: Int) {
+        self.count = count
+        unique = true
+    }
+
+    /// Redis's getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX).
+    init(_ args: Arguments, _ index: Int) throws(CommandError) {
+        let value = try args.integer(index)
+        guard value != Int64.min else { throw .outOfRange(min: -Int64.max, max: Int64.max) }
+        count = Int(value.magnitude)
+        unique = value >= 0
+    }
+}
