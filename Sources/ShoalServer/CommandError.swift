@@ -67,7 +67,7 @@ public struct CommandError: Error, Equatable, CustomStringConvertible {
     public static let countNotPositive = CommandError("ERR value is out of range, must be positive")
 
     public static func outOfRange(min: Int64, max: Int64) -> CommandError {
-        CommandError("ERR value is out of range, must be between \(min) and \(max)")
+        CommandError("ERR value is out of range, value must between \(min) and \(max)")
     }
 
     public static func lfuNotSelected(_ note: String) -> CommandError {

@@ -71,8 +71,8 @@ func spopCommand(_ ctx: CommandContext) throws(CommandError) {
         }
         return
     }
-    let count = try args.integer(2)
-    guard count >= 0 else { throw .countNotPositive }
+    // Redis's getPositiveLongFromObjectOrReply: one text for "x" and for -1.
+    guard let count = parseInt64(args[2]), count >= 0 else { throw .countNotPositive }
     let popped = try ctx.writeCollection(creating: nil) { (set: inout SetValue) throws(CommandError) -> [[UInt8]] in
         let picks = randomPicks(set.members, RandomCount(unique: Int(count)))
         for member in picks { member.withUnsafeBytes { _ = set.remove($0) } }
@@ -231,16 +231,15 @@ func sdiffstoreCommand(_ ctx: CommandContext) throws(CommandError) { try ctx.sto
 /// SINTERCARD numkeys key [key ...] [LIMIT limit], checked in Redis 7.0's order.
 func sintercardCommand(_ ctx: CommandContext) throws(CommandError) {
     let args = ctx.args
-    let numkeys = try args.integer(1)
-    guard numkeys >= 1 else { throw .numkeysNotPositive }
+    // Redis's getRangeLongFromObjectOrReply with a message: the same text for "x" and for 0.
+    guard let numkeys = parseInt64(args[1]), numkeys >= 1 else { throw .numkeysNotPositive }
     guard numkeys <= Int64(args.count - 2) else { throw .numkeysTooLarge }
     let end = 2 + Int(numkeys)
     var limit = 0
     var index = end
     while index < args.count {
         guard args.matches(index, "LIMIT"), index + 1 < args.count else { throw .syntax }
-        let value = try args.integer(index + 1)
-        guard value >= 0 else { throw .limitNegative }
+        guard let value = parseInt64(args[index + 1]), value >= 0 else { throw .limitNegative }
         limit = Int(value)
         index += 2
     }
