@@ -124,6 +124,59 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
         #expect(throws: SnapshotError.self) { try SnapshotReader.check(path: path, now: 0) }
     }
 
+    /// A file around hand-made records, with valid frames, counts and checksum: only the records can be wrong.
+    static func rawSnapshot(records: [UInt8], keys: Int, version: UInt16 = SnapshotFormat.version) throws -> String {
+        var header = SnapshotFormat.magic
+        header.appendLittleEndian(version)
+        header.appendLittleEndian(UInt16(0))
+        header.appendLittleEndian(Int64(0))
+        header.appendVarint(0)
+        var trailer: [UInt8] = [SnapshotFormat.Opcode.end.rawValue]
+        trailer.appendVarint(UInt64(keys))
+        trailer.appendVarint(UInt64(records.count))
+        trailer.appendLittleEndian(CRC32.update(CRC32.update(CRC32.update(0, header), records), trailer))
+        var file: [UInt8] = []
+        for frame in [header, records, trailer] { try frame.withUnsafeBytes { try compressFrame($0, into: &file) } }
+        let path = temporaryDirectory() + "/dump.shoal"
+        try Data(file).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// `database 0`, then a collection record: opcode, no deadline, key "k", the count, then `elements`.
+    static func collectionRecord(_ opcode: SnapshotFormat.Opcode, count: Int, _ elements: [String]) -> [UInt8] {
+        var bytes: [UInt8] = [SnapshotFormat.Opcode.database.rawValue, 0, opcode.rawValue, 0, 1, UInt8(ascii: "k")]
+        bytes.appendVarint(UInt64(count))
+        for element in elements {
+            bytes.appendVarint(UInt64(element.utf8.count))
+            bytes += Array(element.utf8)
+        }
+        return bytes
+    }
+
+    @Test func corruptCollectionRecordsAreRefusedWithTheirOffset() throws {
+        let cases: [(records: [UInt8], version: UInt16, message: String)] = [
+            (Self.collectionRecord(.hash, count: 2, ["f", "v"]), 2, "truncated or empty hash record"),
+            (Self.collectionRecord(.hash, count: 0, []), 2, "truncated or empty hash record"),
+            (Self.collectionRecord(.hash, count: 2, ["f", "v", "f", "w"]), 2, "hash record with duplicate fields"),
+            (Self.collectionRecord(.set, count: 1_000_000, ["a"]), 2, "truncated or empty set record"),
+            (Self.collectionRecord(.set, count: 2, ["1", "1"]), 2, "set record with duplicate members"),
+            (Self.collectionRecord(.set, count: 1, ["a"]), 1, "set record in a version 1 snapshot"),
+        ]
+        for (records, version, message) in cases {
+            let path = try Self.rawSnapshot(records: records, keys: 1, version: version)
+            do {
+                _ = try SnapshotReader.check(path: path, now: 0)
+                Issue.record("accepted: \(message)")
+            } catch {
+                #expect(error.message == message)
+                #expect(error.streamOffset != nil)
+            }
+        }
+        // And a well-formed one passes, so the cases above fail for their own reason only.
+        let good = try Self.rawSnapshot(records: Self.collectionRecord(.hash, count: 1, ["f", "v"]), keys: 1)
+        #expect(try SnapshotReader.check(path: good, now: 0).keys == 1)
+    }
+
     @Test func manyFramesForLargeDatasets() throws {
         let source = Keyspace(databases: 1, shardsPerDatabase: 16)
         for i in 0..<100_000 { put(source, 0, "key:\(i)", "value-\(i)-" + String(repeating: "x", count: 20)) }
@@ -185,6 +238,57 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
             all["0/\(Array("session".utf8))"]
                 == Entry(value: .string(Array("alice".utf8)), expiresAt: 4_102_444_800_000))
         #expect(all["5/\(Array("other-db".utf8))"] == Entry(value: .string(Array("yes".utf8))))
+    }
+
+    static let fixtureV2 = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Fixtures/v2.shoal"
+    ).path
+
+    /// What Fixtures/v2.shoal holds: every type, both encodings of each collection, binary fields, a deadline
+    /// far in the future, one long past, and a second database.
+    static func versionTwoContents() -> [(database: Int, key: String, entry: Entry)] {
+        let limits = EncodingLimits.standard
+        let small = HashValue(pairs: [(Array("absexp".utf8), Array("-1".utf8)), ([0, 255], [13, 10])], limits: limits)
+        let large = HashValue(pairs: (0..<600).map { (Array("field\($0)".utf8), Array("value\($0)".utf8)) }, limits: limits)
+        let ints = SetValue(members: [Array("1".utf8), Array("-70000".utf8), Array("5000000000".utf8)], limits: limits)
+        let strings = SetValue(members: [Array("queue:default".utf8), [0, 1, 2]], limits: limits)
+        return [
+            (0, "text", Entry(value: .string(Array("hello".utf8)))),
+            (0, "small-hash", Entry(value: .hash(small), expiresAt: 4_102_444_800_000)),
+            (0, "large-hash", Entry(value: .hash(large))),
+            (0, "int-set", Entry(value: .set(ints))),
+            (3, "string-set", Entry(value: .set(strings))),
+            (0, "expired-set", Entry(value: .set(ints), expiresAt: 1_000)),
+        ]
+    }
+
+    /// Rewrites the fixture (run once, by hand, with SHOAL_WRITE_FIXTURE=1, when the format version changes).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["SHOAL_WRITE_FIXTURE"] == "1"))
+    func writeVersionTwoFixture() throws {
+        let keyspace = Keyspace(databases: 16, shardsPerDatabase: 4)
+        for (database, key, entry) in Self.versionTwoContents() {
+            keyspace.load(database: database, key: Key(key), entry: entry, now: 0)
+        }
+        let directory = URL(fileURLWithPath: Self.fixtureV2).deletingLastPathComponent().path
+        _ = try SnapshotWriter.write(
+            tables: keyspace.pointInTimeCopy().tables, directory: directory, filename: "v2.shoal", now: 0)
+    }
+
+    @Test func versionTwoFixtureStillLoads() throws {
+        let keyspace = Keyspace(databases: 16, shardsPerDatabase: 64)
+        let stats = try #require(
+            try SnapshotReader.load(path: Self.fixtureV2, into: keyspace, now: currentTimeMilliseconds()))
+        #expect(stats.formatVersion == 2)
+        #expect(stats.keys == 5)
+        #expect(stats.expiredSkipped == 1)
+        let all = contents(keyspace)
+        for (database, key, entry) in Self.versionTwoContents() where key != "expired-set" {
+            #expect(all["\(database)/\(Array(key.utf8))"] == entry, "\(key)")
+        }
+        let encodings = Self.versionTwoContents().compactMap { item -> String? in
+            all["\(item.database)/\(Array(item.key.utf8))"]?.value.encodingName
+        }
+        #expect(encodings == ["listpack", "hashtable", "intset", "hashtable"])
     }
 
     @Test func persistedNumbersNeverChange() {

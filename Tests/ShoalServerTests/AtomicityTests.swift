@@ -58,6 +58,41 @@ import Testing
         #expect(torn.load(ordering: .relaxed) == 0)
     }
 
+    /// Members moved back and forth by SMOVE between two sets in different shards: a reader's SUNIONSTORE (which
+    /// holds both shards) always finds all of them exactly once, and concurrent HINCRBYs sum exactly.
+    @Test func smoveAndHashIncrementsAreAtomic() throws {
+        let server = try TestServer()
+        let members = (0..<20).map { "m\($0)" }
+        let setup = try server.client()
+        #expect(try setup.call(["SADD", "{a}left"] + members) == .integer(20))
+        let rounds = 400
+        let torn = Atomic<Int>(0)
+        try concurrently(5) { index in
+            let client = try server.client()
+            switch index {
+            case 0, 1:
+                let (from, to) = index == 0 ? ("{a}left", "right{b}") : ("right{b}", "{a}left")
+                for round in 0..<rounds {
+                    let reply = try client.call("SMOVE", from, to, members[round % members.count])
+                    guard case .integer = reply else { throw TestError("SMOVE: \(reply)") }
+                }
+            case 2:
+                for _ in 0..<rounds {
+                    let reply = try client.call("SUNIONSTORE", "all", "{a}left", "right{b}")
+                    if reply != .integer(20) { torn.add(1, ordering: .relaxed) }
+                }
+            default:
+                for _ in 0..<rounds {
+                    let reply = try client.call("HINCRBY", "counters", "hits", "3")
+                    guard case .integer = reply else { throw TestError("HINCRBY: \(reply)") }
+                }
+            }
+        }
+        #expect(torn.load(ordering: .relaxed) == 0)
+        #expect(try setup.call("SCARD", "all") == .integer(20))
+        #expect(try setup.call("HGET", "counters", "hits") == .bulk(String(2 * rounds * 3)))
+    }
+
     /// Of N clients racing `SET lock x NX`, exactly one wins, round after round.
     @Test func exactlyOneSetNXWinner() throws {
         let server = try TestServer()
