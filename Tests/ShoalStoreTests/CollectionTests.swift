@@ -191,6 +191,11 @@ private func contents(_ set: SetValue) -> Set<String> {
         #expect(snapshot.count == 20000)
         #expect(withBytes("f1") { live.withValue($0) { $0.map(text) } } == "changed")
         #expect(live.count == 20000)
+        // Bounded: the three writes copied at most three segments; every other one is still shared.
+        let before = Set(snapshot.segmentIdentities())
+        let after = live.segmentIdentities()
+        #expect(after.count >= 40)
+        #expect(after.filter { !before.contains($0) }.count <= 3)
     }
 
     /// The table's incremental byte count agrees with a recount after collection writes, conversions and

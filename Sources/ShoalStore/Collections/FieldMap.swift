@@ -87,6 +87,9 @@ public struct FieldMap: Sendable {
         return nil
     }
 
+    /// Each segment's table identity, to see which segments two copies still share (tests).
+    func segmentIdentities() -> [UInt] { storage.segments.map { unsafeBitCast($0.entries, to: UInt.self) } }
+
     private mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&storage) { storage = Storage(copying: storage) }
     }

@@ -1,20 +1,25 @@
-/// A set of integers as Redis's intset: one byte array, a width byte (2, 4 or 8) then the members in ascending
+/// A set of integers as Redis's intset: one buffer, a width byte (2, 4 or 8) then the members in ascending
 /// order, each in that many little-endian bytes. Adding a member too wide for the current width widens all of
-/// them. Membership is a binary search; SMEMBERS of an intset is in ascending order, as in Redis.
+/// them. Membership is a binary search; SMEMBERS of an intset is in ascending order, as in Redis. Like
+/// `PackedList`, every change builds a new exactly sized buffer.
 public struct IntSet: Sendable, Equatable {
-    private var bytes: [UInt8]
+    private var storage: PackedBytes
 
-    public init() { bytes = [2] }
+    public init() { storage = Self.empty }
 
-    private var width: Int { Int(bytes[0]) }
+    nonisolated(unsafe) private static let empty = PackedBytes(bytes: 1, elements: 0) { $0.storeBytes(of: 2, as: UInt8.self) }
 
-    public var count: Int { (bytes.count - 1) / width }
+    private func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R { storage.withBytes(body) }
 
-    public var allocatedBytes: Int { allocationBytes(bytes.capacity) }
+    private var width: Int { withBytes { Int($0[0]) } }
+
+    public var count: Int { storage.elements }
+
+    public var allocatedBytes: Int { storage.allocatedBytes }
 
     /// The member at position `index` (0 = smallest).
     public subscript(index: Int) -> Int64 {
-        bytes.withUnsafeBytes { raw in Self.load(raw, index, width: Int(raw[0])) }
+        withBytes { raw in Self.load(raw, index, width: Int(raw[0])) }
     }
 
     public func contains(_ value: Int64) -> Bool { if case .found = search(value) { return true } else { return false } }
@@ -26,20 +31,15 @@ public struct IntSet: Sendable, Equatable {
         if needed > width { widen(to: needed) }
         guard case .insertAt(let position) = search(value) else { return false }
         let width = self.width
-        let size = bytes.count + width
-        let old = bytes
-        bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            old.withUnsafeBytes { source in
-                let target = UnsafeMutableRawBufferPointer(buffer)
+        storage = withBytes { source in
+            PackedBytes(bytes: source.count + width, elements: count + 1) { target in
                 let split = 1 + position * width
-                target.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: split)
-                Self.store(value, into: target.baseAddress! + split, width: width)
+                target.copyMemory(from: source.baseAddress!, byteCount: split)
+                Self.store(value, into: target + split, width: width)
                 if source.count > split {
-                    (target.baseAddress! + split + width).copyMemory(
-                        from: source.baseAddress! + split, byteCount: source.count - split)
+                    (target + split + width).copyMemory(from: source.baseAddress! + split, byteCount: source.count - split)
                 }
             }
-            initialized = size
         }
         return true
     }
@@ -54,13 +54,19 @@ public struct IntSet: Sendable, Equatable {
 
     /// Removes the member at position `index`.
     public mutating func remove(at index: Int) {
+        let width = self.width
         let start = 1 + index * width
-        bytes.removeSubrange(start..<(start + width))
-        if bytes.capacity > bytes.count * 2 + 16 { bytes = Self.exactCopy(bytes) }
+        storage = withBytes { source in
+            PackedBytes(bytes: source.count - width, elements: count - 1) { target in
+                target.copyMemory(from: source.baseAddress!, byteCount: start)
+                let tail = source.count - start - width
+                if tail > 0 { (target + start).copyMemory(from: source.baseAddress! + start + width, byteCount: tail) }
+            }
+        }
     }
 
     public func forEach(_ body: (Int64) -> Void) {
-        bytes.withUnsafeBytes { raw in
+        withBytes { raw in
             let width = Int(raw[0])
             for index in 0..<((raw.count - 1) / width) { body(Self.load(raw, index, width: width)) }
         }
@@ -74,7 +80,7 @@ public struct IntSet: Sendable, Equatable {
     }
 
     private func search(_ value: Int64) -> Position {
-        bytes.withUnsafeBytes { raw in
+        withBytes { raw in
             let width = Int(raw[0])
             var low = 0
             var high = (raw.count - 1) / width
@@ -89,19 +95,16 @@ public struct IntSet: Sendable, Equatable {
     }
 
     private mutating func widen(to newWidth: Int) {
-        var widened = [UInt8](repeating: 0, count: 1 + count * newWidth)
-        widened[0] = UInt8(newWidth)
-        let old = bytes
-        widened.withUnsafeMutableBytes { target in
-            old.withUnsafeBytes { raw in
-                let width = Int(raw[0])
-                for index in 0..<((raw.count - 1) / width) {
-                    Self.store(Self.load(raw, index, width: width), into: target.baseAddress! + 1 + index * newWidth,
-                               width: newWidth)
+        storage = withBytes { source in
+            let width = Int(source[0])
+            let count = (source.count - 1) / width
+            return PackedBytes(bytes: 1 + count * newWidth, elements: count) { target in
+                target.storeBytes(of: UInt8(newWidth), as: UInt8.self)
+                for index in 0..<count {
+                    Self.store(Self.load(source, index, width: width), into: target + 1 + index * newWidth, width: newWidth)
                 }
             }
         }
-        bytes = widened
     }
 
     static func width(for value: Int64) -> Int {
@@ -129,10 +132,4 @@ public struct IntSet: Sendable, Equatable {
         }
     }
 
-    static func exactCopy(_ bytes: [UInt8]) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: bytes.count) { buffer, initialized in
-            _ = buffer.initialize(from: bytes)
-            initialized = bytes.count
-        }
-    }
 }

@@ -2,31 +2,29 @@
     import Glibc
 #endif
 
-/// A small collection's elements packed into one byte array, like Redis's listpack: a 4-byte element count,
-/// then each element as `varint length, bytes`, in order. A hash stores field, value, field, value...
+/// A small collection's elements packed into one allocation, like Redis's listpack: each element as
+/// `varint length, bytes`, in order. A hash stores field, value, field, value...
 ///
-/// One allocation holds the whole collection, sized exactly: a lookup is a linear scan (the encoding is only
-/// used below `hash-max-listpack-entries`, where the scan is a few cache lines), and every change rebuilds
-/// the array, as Redis's listpack reallocates and moves its tail. Copying it is O(1) until written.
+/// A lookup is a linear scan (the encoding is only used below `hash-max-listpack-entries`, where the scan is a
+/// few cache lines), and every change builds a new, exactly sized buffer, as Redis's listpack reallocates and
+/// moves its tail (see `PackedBytes`).
 public struct PackedList: Sendable, Equatable {
-    private var bytes: [UInt8]
+    private var storage: PackedBytes
 
-    static let headerBytes = 4
-
-    public init() { bytes = [0, 0, 0, 0] }
+    public init() { storage = .empty }
 
     /// How many elements (for a hash: twice its fields).
-    public var count: Int {
-        bytes.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian) }
-    }
+    public var count: Int { storage.elements }
 
-    /// The heap bytes this costs (its allocation, with Swift's array header and malloc's).
-    public var allocatedBytes: Int { allocationBytes(bytes.capacity) }
+    public var allocatedBytes: Int { storage.allocatedBytes }
+
+    @inline(__always)
+    private func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R { storage.withBytes(body) }
 
     /// Calls `body` with each element's offset and bytes until it returns false.
     public func forEach(_ body: (_ offset: Int, _ element: UnsafeRawBufferPointer) -> Bool) {
-        bytes.withUnsafeBytes { raw in
-            var position = Self.headerBytes
+        withBytes { raw in
+            var position = 0
             while position < raw.count {
                 let start = position
                 let length = Self.readVarint(raw, &position)
@@ -38,7 +36,7 @@ public struct PackedList: Sendable, Equatable {
 
     /// The element that starts at `offset` (an offset `forEach` or `find` gave), and the offset after it.
     public func element<R>(at offset: Int, _ body: (UnsafeRawBufferPointer) -> R) -> (R, next: Int) {
-        bytes.withUnsafeBytes { raw in
+        withBytes { raw in
             var position = offset
             let length = Self.readVarint(raw, &position)
             return (body(UnsafeRawBufferPointer(rebasing: raw[position..<(position + length)])), position + length)
@@ -64,40 +62,32 @@ public struct PackedList: Sendable, Equatable {
 
     /// Appends elements at the end.
     public mutating func append(_ elements: UnsafeRawBufferPointer...) {
-        replace(from: bytes.count, removing: 0, with: elements)
+        replace(from: storage.byteCount, removing: 0, with: elements)
     }
 
     /// Replaces `removing` elements starting at the element at `offset` by `elements`.
     public mutating func replace(from offset: Int, removing: Int, with elements: [UnsafeRawBufferPointer]) {
-        var end = offset
-        bytes.withUnsafeBytes { raw in
-            for _ in 0..<removing {
-                let length = Self.readVarint(raw, &end)
-                end += length
-            }
-        }
-        var inserted = 0
-        for element in elements { inserted += Self.varintLength(element.count) + element.count }
         let newCount = count - removing + elements.count
-        let size = bytes.count - (end - offset) + inserted
-        let old = bytes
-        bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            old.withUnsafeBytes { source in
-                let target = UnsafeMutableRawBufferPointer(buffer)
-                target.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: offset)
+        storage = withBytes { source in
+            var end = offset
+            for _ in 0..<removing { end += Self.readVarint(source, &end) }
+            var inserted = 0
+            for element in elements { inserted += Self.varintLength(element.count) + element.count }
+            let size = source.count - (end - offset) + inserted
+            if newCount == 0 { return .empty }
+            return PackedBytes(bytes: size, elements: newCount) { target in
+                if offset > 0 { target.copyMemory(from: source.baseAddress!, byteCount: offset) }
                 var position = offset
                 for element in elements {
-                    position += Self.writeVarint(element.count, into: target.baseAddress! + position)
+                    position += Self.writeVarint(element.count, into: target + position)
                     if element.count > 0 {
-                        (target.baseAddress! + position).copyMemory(from: element.baseAddress!, byteCount: element.count)
+                        (target + position).copyMemory(from: element.baseAddress!, byteCount: element.count)
                     }
                     position += element.count
                 }
                 let tail = source.count - end
-                if tail > 0 { (target.baseAddress! + position).copyMemory(from: source.baseAddress! + end, byteCount: tail) }
-                target.storeBytes(of: UInt32(newCount).littleEndian, toByteOffset: 0, as: UInt32.self)
+                if tail > 0 { (target + position).copyMemory(from: source.baseAddress! + end, byteCount: tail) }
             }
-            initialized = size
         }
     }
 
@@ -143,3 +133,51 @@ public struct PackedList: Sendable, Equatable {
 /// bytes, in malloc's 16-byte chunks with its 8-byte header.
 @inline(__always)
 func allocationBytes(_ capacity: Int) -> Int { capacity == 0 ? 0 : (capacity + 32 + 8 + 15) & ~15 }
+
+/// An immutable, exactly sized byte buffer with an element count: what packed collections (listpack, intset)
+/// are stored in. A change builds a new buffer, so copies (a snapshot's included) share buffers safely and no
+/// write ever sees a shared buffer change under it.
+///
+/// A `ManagedBuffer` rather than an `[UInt8]`: its header is 8 bytes smaller than an array's, which with
+/// malloc's 16-byte rounding is 16 bytes per small hash or set.
+// Sendable by construction: a buffer is never written after `init` returns it.
+struct PackedBytes: @unchecked Sendable, Equatable {
+    private let storage: Storage
+
+    struct Header {
+        var bytes: UInt32
+        var elements: UInt32
+    }
+
+    final class Storage: ManagedBuffer<Header, UInt8> {}
+
+    nonisolated(unsafe) static let empty = PackedBytes(bytes: 0, elements: 0) { _ in }
+
+    /// A buffer of `bytes` bytes holding `elements` elements, written by `fill`.
+    init(bytes: Int, elements: Int, _ fill: (UnsafeMutableRawPointer) -> Void) {
+        let buffer = Storage.create(minimumCapacity: bytes) { _ in
+            Header(bytes: UInt32(bytes), elements: UInt32(elements))
+        }
+        buffer.withUnsafeMutablePointerToElements { fill(UnsafeMutableRawPointer($0)) }
+        storage = unsafeDowncast(buffer, to: Storage.self)
+    }
+
+    var elements: Int { Int(storage.header.elements) }
+    var byteCount: Int { Int(storage.header.bytes) }
+
+    /// The heap bytes this costs: the object (16-byte header, then ours), the bytes, malloc's 8 and rounding.
+    var allocatedBytes: Int {
+        storage === Self.empty.storage ? 0 : (16 + MemoryLayout<Header>.stride + byteCount + 8 + 15) & ~15
+    }
+
+    @inline(__always)
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        storage.withUnsafeMutablePointers { header, elements in
+            body(UnsafeRawBufferPointer(start: elements, count: Int(header.pointee.bytes)))
+        }
+    }
+
+    static func == (lhs: PackedBytes, rhs: PackedBytes) -> Bool {
+        lhs.elements == rhs.elements && lhs.withBytes { a in rhs.withBytes { b in a.elementsEqual(b) } }
+    }
+}
