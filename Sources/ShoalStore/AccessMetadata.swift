@@ -1,7 +1,7 @@
 import Synchronization
 
-/// Which access statistic the keyspace keeps per key, following `maxmemory-policy` (Redis keeps either the
-/// LRU clock or the LFU counter in the same 24 bits; Shoal keeps both in 64 and updates the one in use).
+/// Which access statistic the keyspace keeps per key, following `maxmemory-policy`: as Redis, either the LRU
+/// clock or the LFU counter, in the same slot (32 bits here, 24 in Redis).
 public enum AccessTracking: Int, Sendable {
     case lru = 0
     case lfu = 1
@@ -49,49 +49,64 @@ public final class AccessPolicy: Sendable {
 /// increment of an approximate counter; never a data race). Only writers, under the write lock, add, move or
 /// remove slots and grow the storage.
 ///
-/// Slot layout: bits 0-31 last access in milliseconds, wrapping (LRU; Redis uses seconds, which can't order
-/// the keys of a workload shorter than a second); bits 32-39 the LFU logarithmic counter; bits 40-55 the
-/// LFU clock in minutes, as Redis's `LFUDecrAndReturn` expects.
+/// Slot layout, 32 bits: under LRU the last access in milliseconds, wrapping (Redis uses seconds, which can't
+/// order the keys of a workload shorter than a second); under LFU bits 0-7 the logarithmic counter and bits
+/// 8-23 the LFU clock in minutes, as Redis's `LFUDecrAndReturn` expects. Like Redis, a policy switch reads
+/// the other policy's data until keys are touched again (hence Redis's note on CONFIG SET maxmemory-policy).
 final class AccessMetadata: @unchecked Sendable {
-    private(set) var storage: UnsafeMutablePointer<Atomic<UInt64>>
+    private(set) var storage: UnsafeMutablePointer<Atomic<UInt32>>
     private(set) var capacity: Int
 
     static let initialLFUCounter: UInt64 = 5  // Redis's LFU_INIT_VAL: new keys aren't evicted before a second use
 
     let policy: AccessPolicy
 
+    /// Slots `0..<initialized` are initialized; the rest of the capacity is untouched memory, so a doubled
+    /// allocation costs resident memory only as it fills (page by page), not at once.
+    private var initialized = 0
+
     init(policy: AccessPolicy, capacity: Int = 8) {
         self.policy = policy
         self.capacity = capacity
         storage = .allocate(capacity: capacity)
-        for index in 0..<capacity { (storage + index).initialize(to: Atomic(0)) }
     }
 
     deinit {
-        storage.deinitialize(count: capacity)
+        storage.deinitialize(count: initialized)
         storage.deallocate()
     }
 
     /// Writers only: makes room for `count` slots.
     func reserve(_ count: Int) {
-        guard count > capacity else { return }
-        var newCapacity = capacity
-        while newCapacity < count { newCapacity *= 2 }
-        let grown = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: newCapacity)
-        for index in 0..<capacity { (grown + index).initialize(to: Atomic(storage[index].load(ordering: .relaxed))) }
-        for index in capacity..<newCapacity { (grown + index).initialize(to: Atomic(0)) }
-        storage.deinitialize(count: capacity)
-        storage.deallocate()
-        storage = grown
-        capacity = newCapacity
+        if count > capacity {
+            var newCapacity = capacity
+            while newCapacity < count { newCapacity *= 2 }
+            let grown = UnsafeMutablePointer<Atomic<UInt32>>.allocate(capacity: newCapacity)
+            for index in 0..<initialized {
+                (grown + index).initialize(to: Atomic(storage[index].load(ordering: .relaxed)))
+            }
+            storage.deinitialize(count: initialized)
+            storage.deallocate()
+            storage = grown
+            capacity = newCapacity
+        }
+        while initialized < count {
+            (storage + initialized).initialize(to: Atomic(0))
+            initialized += 1
+        }
     }
 
-    @inline(__always) func load(_ index: Int) -> UInt64 { storage[index].load(ordering: .relaxed) }
-    @inline(__always) func store(_ index: Int, _ value: UInt64) { storage[index].store(value, ordering: .relaxed) }
+    @inline(__always) func load(_ index: Int) -> UInt64 { UInt64(storage[index].load(ordering: .relaxed)) }
+    @inline(__always) func store(_ index: Int, _ value: UInt64) {
+        storage[index].store(UInt32(truncatingIfNeeded: value), ordering: .relaxed)
+    }
 
-    /// A new key: accessed now, with the initial LFU counter.
-    static func fresh(now: Milliseconds) -> UInt64 {
-        lruStamp(now) | initialLFUCounter << 32 | lfuMinutes(now) << 40
+    /// A new key: accessed now (LRU), or with the initial LFU counter (LFU).
+    func fresh(now: Milliseconds) -> UInt64 {
+        switch policy.tracking {
+        case .lru: return Self.lruStamp(now)
+        case .lfu: return Self.initialLFUCounter | Self.lfuMinutes(now) << 8
+        }
     }
 
     @inline(__always) static func lruStamp(_ now: Milliseconds) -> UInt64 { UInt64(UInt32(truncatingIfNeeded: now)) }
@@ -106,9 +121,9 @@ final class AccessMetadata: @unchecked Sendable {
 
     /// The LFU counter after decay: one point per `decayMinutes` elapsed (Redis's `LFUDecrAndReturn`).
     static func decayedCounter(_ slot: UInt64, now: Milliseconds, settings: LFUSettings) -> UInt64 {
-        let counter = (slot >> 32) & 0xFF
+        let counter = slot & 0xFF
         guard settings.decayMinutes > 0 else { return counter }
-        let last = (slot >> 40) & 0xFFFF
+        let last = (slot >> 8) & 0xFFFF
         let current = lfuMinutes(now)
         let elapsed = current >= last ? current - last : 65536 - last + current
         let periods = elapsed / UInt64(settings.decayMinutes)
@@ -122,7 +137,7 @@ final class AccessMetadata: @unchecked Sendable {
         let slot = load(index)
         switch policy.tracking {
         case .lru:
-            store(index, slot & ~0xFFFF_FFFF | Self.lruStamp(now))
+            store(index, Self.lruStamp(now))
         case .lfu:
             let settings = policy.lfu
             var counter = Self.decayedCounter(slot, now: now, settings: settings)
@@ -137,7 +152,7 @@ final class AccessMetadata: @unchecked Sendable {
                 let draw = Double(mixed >> 11) / Double(1 << 53)
                 if draw < threshold { counter += 1 }
             }
-            store(index, Self.lruStamp(now) | counter << 32 | Self.lfuMinutes(now) << 40)
+            store(index, counter | Self.lfuMinutes(now) << 8)
         }
     }
 }

@@ -10,29 +10,88 @@
 ///   Because a key's bucket depends only on its hash and the table size, SCAN can walk buckets with Redis's
 ///   reverse-binary cursor (`dictScan`), which never misses a key that is present for the whole scan, even when
 ///   the table grows or shrinks between calls.
-/// - `volatileNodes` lists the nodes that carry a deadline, so the expiry cycle samples only those.
+/// - `deadlines` holds the deadline of each node that has one (and the node's index), so the expiry cycle
+///   samples only those, and a key without a deadline pays nothing for the possibility.
 ///
 /// All three are Swift arrays, so copying a `ShardTable` is O(1) and the first write after a copy pays for
 /// one copy of that shard: the basis of point-in-time snapshots without fork.
 ///
 /// Not thread-safe by itself: `Keyspace` guards each table with its shard's read-write lock.
 public struct ShardTable: Sendable {
-    /// One key. Short keys and values live inside the node itself (`inline`, 38 bytes shared by key then
-    /// value): a lookup that hits touches the bucket and one node, and a small key costs no allocation at all.
-    /// Longer ones go to `longKey` / `longValue`, heap arrays.
+    /// One key, in 64 bytes. Short keys and values live inside the node itself (`inline`, 38 bytes shared by
+    /// key then value): a lookup that hits touches the bucket and one node, and a small key costs no allocation
+    /// at all. What does not fit (a long key, a long string, every collection) is in `spill`; the deadline, when
+    /// there is one, is in `deadlines[volatileSlot]`.
     struct Node: Sendable {
         var hash: UInt64
-        var expiresAt: Milliseconds
         var next: Int32
         var volatileSlot: Int32
         var inline: InlineBytes
-        var longKey: [UInt8]?
-        var longValue: Value?
+        var spill: Spill?
+
+        /// The key, when it is too long to be inline.
+        var longKey: [UInt8]? {
+            get {
+                switch spill {
+                case .key(let key): return key
+                case .both(let both): return both.key
+                case .value, nil: return nil
+                }
+            }
+            set { spill = Spill(key: newValue, value: longValue) }
+        }
+
+        /// The value, when it is not an inline string.
+        var longValue: Value? {
+            get {
+                switch spill {
+                case .value(let value): return value
+                case .both(let both): return both.value
+                case .key, nil: return nil
+                }
+            }
+            set { spill = Spill(key: longKey, value: newValue) }
+        }
+    }
+
+    /// A node's out-of-line parts in one pointer: the value, the key, or (both long, rare) a box of both.
+    enum Spill: Sendable {
+        case value(Value)
+        case key([UInt8])
+        case both(LongKeyAndValue)
+
+        init?(key: [UInt8]?, value: Value?) {
+            switch (key, value) {
+            case (nil, nil): return nil
+            case (nil, let value?): self = .value(value)
+            case (let key?, nil): self = .key(key)
+            case (let key?, let value?): self = .both(LongKeyAndValue(key: key, value: value))
+            }
+        }
+
+        /// Heap bytes of the box itself (its contents are counted by the caller).
+        var boxBytes: Int { if case .both = self { return 48 } else { return 0 } }
+    }
+
+    /// Never changed once made: a snapshot may share it.
+    final class LongKeyAndValue: Sendable {
+        let key: [UInt8]
+        let value: Value
+        init(key: [UInt8], value: Value) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// A deadline and the node it belongs to.
+    struct Deadline: Sendable {
+        var node: Int32
+        var at: Milliseconds
     }
 
     private var buckets: [Int32]
     private var nodes: [Node] = []
-    private var volatileNodes: [Int32] = []
+    private var deadlines: [Deadline] = []
     /// Access statistics by node index (LRU clock, LFU counter), atomics updated by readers. A copy of the
     /// table (a snapshot) shares this object with the live table and must not read it.
     private var access: AccessMetadata
@@ -71,11 +130,14 @@ public struct ShardTable: Sendable {
         }
     }
 
-    static let nodeOverhead = MemoryLayout<Node>.stride + 8 + 2 * MemoryLayout<Int32>.stride
+    /// A node, its access slot and its share of the buckets. A deadline adds a `Deadline`; the rare box of a
+    /// long key with a long value (`Spill.both`) is not counted.
+    static let nodeOverhead = MemoryLayout<Node>.stride + MemoryLayout<UInt32>.stride + MemoryLayout<Int32>.stride
 
     @inline(__always)
     static func entryBytes(_ node: borrowing Node) -> Int {
-        nodeOverhead + allocationBytes(node.longKey?.capacity ?? 0) + valueBytes(node.longValue)
+        nodeOverhead + (node.volatileSlot >= 0 ? MemoryLayout<Deadline>.stride : 0)
+            + allocationBytes(node.longKey?.capacity ?? 0) + valueBytes(node.longValue)
     }
 
     /// `usedBytes` recomputed from scratch (tests check the incremental accounting against it).
@@ -100,7 +162,7 @@ public struct ShardTable: Sendable {
     public var count: Int { nodes.count }
     public var isEmpty: Bool { nodes.isEmpty }
     /// How many keys carry a deadline.
-    public var volatileCount: Int { volatileNodes.count }
+    public var volatileCount: Int { deadlines.count }
     public var bucketCount: Int { buckets.count }
 
     @inline(__always)
@@ -159,12 +221,16 @@ public struct ShardTable: Sendable {
     // MARK: - Reading a key
 
     /// The deadline of the key at `index` (0: none).
-    @inline(__always) public func expiresAt(at index: Int) -> Milliseconds { nodes[index].expiresAt }
+    @inline(__always)
+    public func expiresAt(at index: Int) -> Milliseconds {
+        let slot = nodes[index].volatileSlot
+        return slot < 0 ? 0 : deadlines[Int(slot)].at
+    }
 
     @inline(__always)
     public func isExpired(at index: Int, now: Milliseconds) -> Bool {
-        let deadline = nodes[index].expiresAt
-        return deadline != 0 && deadline <= now
+        let slot = nodes[index].volatileSlot
+        return slot >= 0 && deadlines[Int(slot)].at <= now
     }
 
     /// Lends the key's bytes, in place.
@@ -232,7 +298,7 @@ public struct ShardTable: Sendable {
     }
 
     /// Value and deadline at `index`, owned (RENAME, COPY, MOVE carry them to another key).
-    public func entry(at index: Int) -> Entry { Entry(value: value(at: index), expiresAt: nodes[index].expiresAt) }
+    public func entry(at index: Int) -> Entry { Entry(value: value(at: index), expiresAt: expiresAt(at: index)) }
 
     // MARK: - Mutation
 
@@ -252,13 +318,13 @@ public struct ShardTable: Sendable {
         }
         nodes.append(
             Node(
-                hash: key.hash, expiresAt: expiresAt, next: buckets[bucketIndex], volatileSlot: -1,
-                inline: inline, longKey: longKey, longValue: nil))
+                hash: key.hash, next: buckets[bucketIndex], volatileSlot: -1, inline: inline,
+                spill: longKey.map { .key($0) }))
         buckets[bucketIndex] = Int32(index)
         entryBytes += Self.entryBytes(nodes[index])
-        if expiresAt != 0 { addVolatile(index) }
+        if expiresAt != 0 { addVolatile(index, expiresAt) }
         access.reserve(nodes.count)
-        access.store(index, AccessMetadata.fresh(now: now))
+        access.store(index, access.fresh(now: now))
         signalModified(index)
         return index
     }
@@ -406,11 +472,12 @@ public struct ShardTable: Sendable {
         signalModified(index)
         let slot = nodes[index].volatileSlot
         if deadline != 0 && slot < 0 {
-            addVolatile(index)
+            addVolatile(index, deadline)
         } else if deadline == 0 && slot >= 0 {
             removeVolatile(slot: Int(slot))
+        } else if slot >= 0 {
+            deadlines[Int(slot)].at = deadline
         }
-        nodes[index].expiresAt = deadline
     }
 
     /// Removes the key at `index` (`expired`: because its deadline passed). The last node moves into `index`.
@@ -426,7 +493,7 @@ public struct ShardTable: Sendable {
             nodes.swapAt(index, last)
             access.store(index, access.load(last))
             let movedSlot = nodes[index].volatileSlot
-            if movedSlot >= 0 { volatileNodes[Int(movedSlot)] = Int32(index) }
+            if movedSlot >= 0 { deadlines[Int(movedSlot)].node = Int32(index) }
         }
         nodes.removeLast()
         if buckets.count > Self.minimumBuckets && nodes.count * 8 < buckets.count {
@@ -447,7 +514,7 @@ public struct ShardTable: Sendable {
         notifyAllModified()
         buckets = [Int32](repeating: -1, count: Self.minimumBuckets)
         nodes = []
-        volatileNodes = []
+        deadlines = []
         entryBytes = 0
         access = AccessMetadata(policy: access.policy)
     }
@@ -511,8 +578,7 @@ public struct ShardTable: Sendable {
 
     /// A uniformly random index among keys that carry a deadline.
     public func randomVolatileIndex<G: RandomNumberGenerator>(using generator: inout G) -> Int? {
-        volatileNodes.isEmpty
-            ? nil : Int(volatileNodes[Int.random(in: 0..<volatileNodes.count, using: &generator)])
+        deadlines.isEmpty ? nil : Int(deadlines[Int.random(in: 0..<deadlines.count, using: &generator)].node)
     }
 
     // MARK: - Internals
@@ -536,21 +602,23 @@ public struct ShardTable: Sendable {
         preconditionFailure("ShardTable: node \(index) is not linked from its bucket")
     }
 
-    private mutating func addVolatile(_ index: Int) {
-        nodes[index].volatileSlot = Int32(volatileNodes.count)
-        volatileNodes.append(Int32(index))
+    private mutating func addVolatile(_ index: Int, _ deadline: Milliseconds) {
+        nodes[index].volatileSlot = Int32(deadlines.count)
+        deadlines.append(Deadline(node: Int32(index), at: deadline))
+        entryBytes += MemoryLayout<Deadline>.stride
     }
 
     private mutating func removeVolatile(slot: Int) {
-        let node = Int(volatileNodes[slot])
-        let last = volatileNodes.count - 1
+        let node = Int(deadlines[slot].node)
+        let last = deadlines.count - 1
         if slot != last {
-            let moved = volatileNodes[last]
-            volatileNodes[slot] = moved
-            nodes[Int(moved)].volatileSlot = Int32(slot)
+            let moved = deadlines[last]
+            deadlines[slot] = moved
+            nodes[Int(moved.node)].volatileSlot = Int32(slot)
         }
-        volatileNodes.removeLast()
+        deadlines.removeLast()
         nodes[node].volatileSlot = -1
+        entryBytes -= MemoryLayout<Deadline>.stride
     }
 
     private mutating func rehash(to size: Int) {
