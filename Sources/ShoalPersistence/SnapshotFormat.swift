@@ -22,7 +22,7 @@ public enum SnapshotFormat {
         case hash = 0x03
         /// `varint expiresAt`, `varint keyLength`, key, `varint members`, then each as `varint length, bytes`.
         /// Since version 2.
-        case set = 0x04
+        case set = 0x05
         /// Trailer: `varint keys`, `varint recordBytes`, `u32 crc32` of every stream byte before the crc.
         case end = 0xFF
     }
