@@ -16,8 +16,14 @@ for target in parser commands; do
     mkdir -p ".build-fuzz/corpus/$target"
     echo "== fuzzing $target for ${seconds}s"
     rc=0
+    # The commands target keeps its keys between inputs, and a key or value stored as a tagged enum payload
+    # (Swift keeps the case in a pointer's spare bits: a long key, any hash or set) is a pointer LeakSanitizer
+    # can't recognise, so it reports those reachable keys as leaked. Leak detection stays on for the parser.
+    leaks=1
+    if [ "$target" = commands ]; then leaks=0; fi
     SHOAL_FUZZ_TARGET="$target" .build-fuzz/release/shoal-fuzz ".build-fuzz/corpus/$target" "Fuzz/corpus/$target" \
         -max_total_time="$seconds" -max_len=8192 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+        -detect_leaks="$leaks" \
         -artifact_prefix=.build-fuzz/artifacts/"$target"- >".build-fuzz/$target.log" 2>&1 || rc=$?
     grep -E "^(Done|==[0-9]+==|stat::number_of_executed_units|stat::peak_rss_mb|SUMMARY|shoal-fuzz:)" ".build-fuzz/$target.log" || true
     if [ "$rc" != 0 ]; then

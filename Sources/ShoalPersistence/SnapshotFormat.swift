@@ -20,6 +20,9 @@ public enum SnapshotFormat {
         /// `varint expiresAt`, `varint keyLength`, key, `varint fields`, then each field and its value as
         /// `varint length, bytes`. Since version 2.
         case hash = 0x03
+        /// `varint expiresAt`, `varint keyLength`, key, `varint elements`, then each (head first) as
+        /// `varint length, bytes`. Since version 2.
+        case list = 0x04
         /// `varint expiresAt`, `varint keyLength`, key, `varint members`, then each as `varint length, bytes`.
         /// Since version 2.
         case set = 0x05

@@ -149,7 +149,7 @@ public enum SnapshotReader {
                                 at: recordStart)
                         }
                         database = Int(value)
-                    case .string, .hash, .set:
+                    case .string, .hash, .set, .list:
                         guard database >= 0 else {
                             throw fail("key record before any database record", at: recordStart)
                         }
@@ -182,6 +182,11 @@ public enum SnapshotReader {
                                 throw fail("set record with duplicate members", at: recordStart)
                             }
                             value = .set(set)
+                        case .list:
+                            guard let elements = reader.elements(perItem: 1), !elements.isEmpty else {
+                                throw fail("truncated or empty list record", at: recordStart)
+                            }
+                            value = .list(ListValue(elements: elements, limits: limits))
                         default:
                             guard let valueLength = reader.varint(), let bytes = reader.bytes(valueLength) else {
                                 throw fail("truncated string record", at: recordStart)

@@ -112,7 +112,8 @@ private func appendRecord(_ table: ShardTable, _ index: Int, to stream: inout [U
     }
     let hash = table.asHash(at: index)
     let set = table.asSet(at: index)
-    let opcode: SnapshotFormat.Opcode = hash != nil ? .hash : set != nil ? .set : .string
+    let list = table.asList(at: index)
+    let opcode: SnapshotFormat.Opcode = hash != nil ? .hash : set != nil ? .set : list != nil ? .list : .string
     stream.append(opcode.rawValue)
     stream.appendVarint(UInt64(bitPattern: table.expiresAt(at: index)))
     table.withKeyBytes(at: index) { appendBytes($0) }
@@ -125,6 +126,12 @@ private func appendRecord(_ table: ShardTable, _ index: Int, to stream: inout [U
     } else if let set {
         stream.appendVarint(UInt64(set.count))
         set.forEach { appendBytes($0) }
+    } else if let list {
+        stream.appendVarint(UInt64(list.count))
+        list.forEach { _, element in
+            appendBytes(element)
+            return true
+        }
     } else {
         table.withStringBytes(at: index) { appendBytes($0) }
     }

@@ -18,6 +18,8 @@ public final class ClientHandle: Sendable {
     let lastCommand = Atomic<Int>(-1)
     let protocolVersion = Atomic<Int>(2)
     let killRequested = Atomic<Bool>(false)
+    /// Parked by a blocking command (CLIENT LIST's `b` flag).
+    let isBlocked = Atomic<Bool>(false)
     /// Commands queued in an open MULTI, or -1 outside one (CLIENT LIST's `multi` and `x` flag).
     let queuedCommands = Atomic<Int>(-1)
     let names = Locked<(name: String, libName: String, libVersion: String)>(("", "", ""))
@@ -53,6 +55,10 @@ public final class ClientSession {
     /// The open MULTI, if any.
     @exclusivity(unchecked) var transaction: TransactionState? {
         didSet { handle.queuedCommands.store(transaction?.queue.count ?? -1, ordering: .relaxed) }
+    }
+    /// Set while parked by BLPOP and friends: the loop reads no further command until it is answered.
+    @exclusivity(unchecked) var blocked: BlockedClient? {
+        didSet { handle.isBlocked.store(blocked != nil, ordering: .relaxed) }
     }
     /// Keys under WATCH, until EXEC, DISCARD, UNWATCH, RESET or disconnection.
     @exclusivity(unchecked) var watched: [WatchedKey] = []

@@ -186,7 +186,7 @@ public final class CommandTable: Sendable {
 
     /// The standard table of every command Shoal serves, from the command files.
     public static let standard = CommandTable(
-        connectionCommands + stringCommands + hashCommands + setCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
+        connectionCommands + stringCommands + hashCommands + setCommands + listCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
             + objectCommands + transactionCommands)
 }
 
@@ -243,6 +243,7 @@ extension ServerState {
         }
         invoke(command, client, args, now: now, store: Store(live: keyspace))
         client.runDeferredWork()
+        if blocking.hasReady.load(ordering: .acquiring) { serveReadyKeys(now: now) }
     }
 
     /// Calls a resolved command's handler with `store` (live, or the shards an EXEC holds) and turns a thrown

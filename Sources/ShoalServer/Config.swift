@@ -51,13 +51,14 @@ public struct ServerConfig: Sendable, Equatable {
     public var hashMaxListpackEntries = 512
     public var hashMaxListpackValue = 64
     public var setMaxIntsetEntries = 512
+    public var listMaxListpackSize = -2
 
     public init() {}
 
     public var encodingLimits: EncodingLimits {
         EncodingLimits(
             hashMaxListpackEntries: hashMaxListpackEntries, hashMaxListpackValue: hashMaxListpackValue,
-            setMaxIntsetEntries: setMaxIntsetEntries)
+            setMaxIntsetEntries: setMaxIntsetEntries, listMaxListpackSize: listMaxListpackSize)
     }
 
     /// Event loops to run: `io-threads`, or the number of cores.
@@ -239,6 +240,8 @@ extension ConfigOption {
         .integer("hash-max-ziplist-entries", \.hashMaxListpackEntries),
         .integer("hash-max-ziplist-value", \.hashMaxListpackValue),
         .integer("set-max-intset-entries", \.setMaxIntsetEntries),
+        .integer("list-max-listpack-size", \.listMaxListpackSize, range: Int(Int32.min)...Int(Int32.max)),
+        .integer("list-max-ziplist-size", \.listMaxListpackSize, range: Int(Int32.min)...Int(Int32.max)),
         .memory("client-query-buffer-limit", \.clientQueryBufferLimit),
         .memory("proto-max-bulk-len", \.protoMaxBulkLen),
         ConfigOption(

@@ -79,14 +79,23 @@ final class Connection {
     /// (`handleWritable`), which resumes a paused client's remaining commands once its replies have drained.
     private func drive(server: ServerState, loop: EventLoop) -> Bool {
         processInput(server: server, now: loop.now)
+        if session.blocked != nil { loop.park(self) }
         loop.scheduleFlush(self)
         return true
+    }
+
+    /// A blocked command was answered (`reply`): its bytes join the replies, and the commands the client sent
+    /// meanwhile run now.
+    func unblock(with reply: [UInt8], server: ServerState, loop: EventLoop) {
+        session.out.bytes.append(contentsOf: reply)
+        session.blocked = nil
+        _ = drive(server: server, loop: loop)
     }
 
     /// Runs every complete command in the query buffer, stopping early when replies pile up. `now` is the
     /// batch's time: every expiry check in it uses the same instant.
     private func processInput(server: ServerState, now: Milliseconds) {
-        while input.readableCount > 0 && !session.closeAfterReply && !isClosed {
+        while input.readableCount > 0 && !session.closeAfterReply && !isClosed && session.blocked == nil {
             if pendingOutput > Self.pauseThreshold { break }
             let view = input.readable
             if parser.bytesNeeded > view.count { break }

@@ -26,6 +26,8 @@ final class EventLoop: @unchecked Sendable {
     private var nextRegistration: UInt64 = EventLoop.firstConnectionID
     private let stopping = Atomic<Bool>(false)
     private var lastHousekeeping: Int64 = 0
+    /// Clients parked by a blocking command, by client id, until a reply arrives in the mailbox or they time out.
+    private var blocked: [Int: Connection] = [:]
 
     /// This loop's view of the settings, shared by its sessions; refreshed at every wake when CONFIG SET changed
     /// something (one atomic load otherwise).
@@ -82,7 +84,10 @@ final class EventLoop: @unchecked Sendable {
         var datas = [UInt64](repeating: 0, count: 256)
         var events = [UInt32](repeating: 0, count: 256)
         while !stopping.load(ordering: .acquiring) {
-            let timeout = pendingFlush.isEmpty ? max(1, 1000 / settings.current.hz) : 0
+            var timeout = pendingFlush.isEmpty ? max(1, 1000 / settings.current.hz) : 0
+            if let deadline = nearestBlockingDeadline() {
+                timeout = min(timeout, Int(max(0, deadline - currentTimeMilliseconds())))
+            }
             let count: Int32
             do throws(SystemError) {
                 count = try Syscall.check("epoll_wait") {
@@ -101,16 +106,59 @@ final class EventLoop: @unchecked Sendable {
                     var value: UInt64 = 0
                     _ = try? Syscall.read(wakeFD, &value, 8)
                     closeKilledClients()
+                    deliverMail()
                 } else if id < Self.firstConnectionID {
                     acceptClients(listener: listeners[Int(id - Self.firstListenerID)])
                 } else if let connection = connections[id] {
                     handle(connection, flags)
                 }
             }
+            if !blocked.isEmpty { expireBlockedClients() }
             flushPending()
             housekeeping()
         }
         shutdown()
+    }
+
+    // MARK: - Blocked clients
+
+    /// Called by a connection whose command blocked.
+    func park(_ connection: Connection) { blocked[connection.session.id] = connection }
+
+    private func nearestBlockingDeadline() -> Milliseconds? {
+        guard !blocked.isEmpty else { return nil }
+        return blocked.values.compactMap { $0.session.blocked?.deadline }.filter { $0 > 0 }.min()
+    }
+
+    /// Replies other threads posted for this loop's clients (blocked pops served by the thread that pushed).
+    private func deliverMail() {
+        for message in server.mailboxes[index].drain() {
+            guard let connection = blocked.removeValue(forKey: message.clientID), !connection.isClosed else { continue }
+            connection.unblock(with: message.reply, server: server, loop: self)
+        }
+    }
+
+    /// Answers the blocked clients whose timeout passed (the nothing reply), unless a pusher claimed them first.
+    private func expireBlockedClients() {
+        let wallNow = currentTimeMilliseconds()
+        for (id, connection) in blocked {
+            guard let waiter = connection.session.blocked, waiter.deadline > 0, waiter.deadline <= wallNow else {
+                continue
+            }
+            cancelBlocked(id, connection, waiter) { waiter.request.replyNothing(to: &$0, timedOut: true) }
+        }
+    }
+
+    /// Ends a wait on this loop (timeout, CLIENT UNBLOCK): answers with `reply` if no pusher claimed it first.
+    func cancelBlocked(
+        _ id: Int, _ connection: Connection, _ waiter: BlockedClient, reply: (inout ReplyBuffer) -> Void
+    ) {
+        guard waiter.claim(BlockedClient.cancelled) else { return }  // served: its reply is in the mailbox
+        server.unregister(waiter)
+        blocked.removeValue(forKey: id)
+        var out = ReplyBuffer(protocolVersion: waiter.protocolVersion)
+        reply(&out)
+        connection.unblock(with: out.bytes, server: server, loop: self)
     }
 
     /// Connections with replies to send once this wake's events are handled.
@@ -216,6 +264,10 @@ final class EventLoop: @unchecked Sendable {
         close(connection.fd)
         connections.removeValue(forKey: connection.registration)
         server.clients.remove(connection.session.id)
+        if let waiter = connection.session.blocked {
+            blocked.removeValue(forKey: connection.session.id)
+            if waiter.claim(BlockedClient.cancelled) { server.unregister(waiter) }
+        }
         server.discardTransaction(connection.session)
         server.connectedClients.subtract(1, ordering: .relaxed)
         logger.debug("Client closed connection id=\(connection.session.id) addr=\(connection.session.handle.address)")

@@ -67,7 +67,7 @@ extension ServerState {
         case "clients":
             return [
                 ("connected_clients", String(connectedClients.load(ordering: .relaxed))),
-                ("maxclients", String(config.maxclients)), ("blocked_clients", "0"), ("tracking_clients", "0"),
+                ("maxclients", String(config.maxclients)), ("blocked_clients", String(blocking.count)), ("tracking_clients", "0"),
             ]
         case "memory":
             let used = usedMemory

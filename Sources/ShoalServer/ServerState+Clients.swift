@@ -13,7 +13,7 @@ extension ServerState {
         let idle = max(0, now - handle.lastInteraction.load(ordering: .relaxed)) / 1000
         let queued = handle.queuedCommands.load(ordering: .relaxed)
         return "id=\(handle.id) addr=\(handle.address) laddr=\(handle.localAddress) fd=\(handle.fd) name=\(names.name) "
-            + "age=\(age) idle=\(idle) flags=\(queued >= 0 ? "x" : "N") db=\(handle.database.load(ordering: .relaxed)) sub=0 psub=0 ssub=0 "
+            + "age=\(age) idle=\(idle) flags=\(queued >= 0 ? "x" : handle.isBlocked.load(ordering: .relaxed) ? "b" : "N") db=\(handle.database.load(ordering: .relaxed)) sub=0 psub=0 ssub=0 "
             + "multi=\(queued) qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
             + "events=r cmd=\(command) user=default redir=-1 resp=\(handle.protocolVersion.load(ordering: .relaxed)) "
             + "lib-name=\(names.libName) lib-ver=\(names.libVersion)\n"

@@ -35,6 +35,10 @@ public final class ServerState: Sendable {
     let snapshots: Snapshotter
     /// Heap in use before any data (runtime, buffers): what used_memory counts besides the dataset.
     let memoryBaseline: Int
+    /// Clients blocked on keys (BLPOP...), and the keys that changed since their waiters were last served.
+    let blocking = BlockingRegistry()
+    /// One per loop (and one for detached sessions, which never block): replies posted by other threads.
+    let mailboxes: [Mailbox]
     /// Recent (monotonic microseconds, commands processed) samples for `instantaneous_ops_per_sec`.
     let opsSamples = Locked<[(Int64, Int)]>([])
 
@@ -53,6 +57,7 @@ public final class ServerState: Sendable {
         ioThreads = config.effectiveIOThreads
         // One stats block per loop, plus one for work done outside any loop (tests, the executable).
         loopStats = (0...ioThreads).map { _ in LoopStats(commandCount: commands.flattened.count) }
+        mailboxes = (0...ioThreads).map { _ in Mailbox() }
         startedAt = currentTimeMilliseconds()
         startedMonotonic = monotonicMicroseconds()
         var generator = SystemRandomNumberGenerator()

@@ -7,11 +7,16 @@ public final class WatchToken: Sendable {
     let flag = Atomic<Bool>(false)
     /// The key existed but had already expired when it was watched: deleting it for that is no change.
     let expiredWhenWatched = Atomic<Bool>(false)
+    /// Called on every modification, under the key's shard write lock (blocked clients: "this key is ready").
+    private let onDirty: (@Sendable () -> Void)?
 
-    public init() {}
+    public init(onDirty: (@Sendable () -> Void)? = nil) { self.onDirty = onDirty }
 
     public var isDirty: Bool { flag.load(ordering: .relaxed) }
-    func markDirty() { flag.store(true, ordering: .relaxed) }
+    func markDirty() {
+        flag.store(true, ordering: .relaxed)
+        onDirty?()
+    }
 }
 
 /// The one place a shard reports that a key changed (Redis's `signalModifiedKey`). Every mutation of a table

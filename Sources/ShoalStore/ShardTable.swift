@@ -126,6 +126,7 @@ public struct ShardTable: Sendable {
         case .string(let bytes): return allocationBytes(bytes.capacity)
         case .hash(let hash): return hash.allocatedBytes
         case .set(let set): return set.allocatedBytes
+        case .list(let list): return list.allocatedBytes
         case nil: return 0
         }
     }
@@ -428,6 +429,24 @@ public struct ShardTable: Sendable {
         guard asHash(at: index) != nil, case .hash(var hash) = takeValueForModification(at: index) else { return nil }
         defer { restoreValue(at: index, .hash(hash)) }
         return try body(&hash)
+    }
+
+    /// The list at `index`, or nil when the value is of another type.
+    @inline(__always)
+    public func asList(at index: Int) -> ListValue? {
+        guard nodes[index].inline.valueLength == InlineBytes.outOfLine,
+            case .list(let list) = nodes[index].longValue.unsafelyUnwrapped
+        else { return nil }
+        return list
+    }
+
+    /// Lets `body` change the list at `index` in place; nil (and `body` not called) when it is not a list.
+    public mutating func modifyList<R, E: Error>(
+        at index: Int, _ body: (inout ListValue) throws(E) -> R
+    ) throws(E) -> R? {
+        guard asList(at: index) != nil, case .list(var list) = takeValueForModification(at: index) else { return nil }
+        defer { restoreValue(at: index, .list(list)) }
+        return try body(&list)
     }
 
     /// Lets `body` change the set at `index` in place; nil (and `body` not called) when it is not a set.

@@ -38,6 +38,9 @@ public struct Store {
 
     public var databaseCount: Int { keyspace.databaseCount }
 
+    /// Whether this store runs inside shards someone already holds (EXEC, a script): nothing may wait in it.
+    public var isHeld: Bool { heldIDs != nil }
+
     // MARK: - One key
 
     /// Runs `body` with the key's table for reading.

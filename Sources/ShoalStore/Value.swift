@@ -4,6 +4,7 @@ public enum Value: Sendable, Equatable {
     case string([UInt8])
     case hash(HashValue)
     case set(SetValue)
+    case list(ListValue)
 
     /// The name `TYPE` reports.
     public var typeName: String {
@@ -11,6 +12,7 @@ public enum Value: Sendable, Equatable {
         case .string: return "string"
         case .hash: return "hash"
         case .set: return "set"
+        case .list: return "list"
         }
     }
 
@@ -20,6 +22,7 @@ public enum Value: Sendable, Equatable {
         case .string: return nil
         case .hash(let hash): return hash.encodingName
         case .set(let set): return set.encodingName
+        case .list(let list): return list.encodingName
         }
     }
 }
@@ -44,6 +47,10 @@ extension SetValue: Equatable {
         lhs.forEach { member in if equal { equal = rhs.contains(member) } }
         return equal
     }
+}
+
+extension ListValue: Equatable {
+    public static func == (lhs: ListValue, rhs: ListValue) -> Bool { lhs.elements == rhs.elements }
 }
 
 /// Milliseconds since the Unix epoch, the unit of every expiry deadline in the store.

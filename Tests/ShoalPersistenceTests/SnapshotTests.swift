@@ -296,10 +296,11 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
         #expect(SnapshotFormat.Opcode.database.rawValue == 0x01)
         #expect(SnapshotFormat.Opcode.string.rawValue == 0x02)
         #expect(SnapshotFormat.Opcode.hash.rawValue == 0x03)
+        #expect(SnapshotFormat.Opcode.list.rawValue == 0x04)
         #expect(SnapshotFormat.Opcode.set.rawValue == 0x05)
         #expect(SnapshotFormat.Opcode.end.rawValue == 0xFF)
         #expect(SnapshotFormat.version == 2)
-        #expect(SnapshotFormat.Opcode.allCases.count == 5, "a new opcode needs a pinned number here and in the doc")
+        #expect(SnapshotFormat.Opcode.allCases.count == 6, "a new opcode needs a pinned number here and in the doc")
     }
 
     @Test func crc32MatchesTheStandardCheckValue() {

@@ -142,3 +142,19 @@ def test_collections_survive_a_restart_with_their_encodings(start_shoal, tmp_pat
     assert r.smembers("ints") == {str(i) for i in range(100)} and r.smembers("strings") == {"x", "y"}
     assert [r.object("encoding", k) for k in ("small", "large", "ints", "strings")] == [
         "listpack", "hashtable", "intset", "hashtable"]
+
+
+def test_eviction_counts_a_collection_with_its_real_size(shoal):
+    """Under maxmemory, big hashes are evicted as whole keys, and the accounting of their fields keeps
+    used_memory at the limit (a collection counted as one small key would let memory grow past it)."""
+    r = redis.Redis(port=shoal.port, decode_responses=True)
+    r.config_set("maxmemory-policy", "allkeys-lru")
+    r.config_set("maxmemory", str(4 * 1024 * 1024))
+    for key in range(100):
+        r.hset(f"big:{key}", mapping={f"field:{i}": "v" * 20 for i in range(1000)})
+    info = r.info("memory") | r.info("stats")
+    assert info["evicted_keys"] > 0
+    assert info["used_memory"] <= 4 * 1024 * 1024 * 1.05
+    assert 10 <= r.dbsize() < 100
+    sizes = [r.memory_usage(key) for key in r.scan_iter("big:*")]
+    assert all(size > 1000 * 20 for size in sizes)

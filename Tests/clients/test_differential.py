@@ -176,7 +176,7 @@ def normalized(command, reply):
     return reply
 
 
-COLLECTION_KEYS = ["h1", "h2", "s1", "s2", "s3", "str"]
+COLLECTION_KEYS = ["h1", "h2", "s1", "s2", "s3", "str", "l1", "l2", "l3"]
 FIELDS = ["f1", "f2", "f3", "f4", "f5", "f6", "1", "2", "-3", "0", "9223372036854775807", "07", "x" * 70]
 MEMBERS = ["1", "2", "3", "-4", "100000", "5000000000", "-0", "07", "a", "b", "c", "m" * 70, ""]
 COUNTS = ["0", "1", "3", "-3", "10", "-10", "x", "-9223372036854775808", "9223372036854775807"]
@@ -209,6 +209,20 @@ def random_collection_command(rng):
         ["INCR", key], ["APPEND", key, value], ["STRLEN", key], ["MGET", key, other], ["GETSET", key, value],
         ["RENAME", key, other], ["COPY", key, other], ["COPY", key, other, "REPLACE"], ["MOVE", key, "1"],
         ["EXPIRE", key, "1000"], ["TTL", key], ["OBJECT", "ENCODING", key], ["OBJECT", "ENCODING", key],
+        # Lists, with the blocking forms at a short timeout (both servers wait it out the same way).
+        ["LPUSH", key, member, value], ["RPUSH", key, member], ["LPUSHX", key, member], ["RPUSHX", key, value],
+        ["LPOP", key], ["RPOP", key], ["LPOP", key, rng.choice(COUNTS)], ["RPOP", key, "2", "3"], ["LLEN", key],
+        ["LRANGE", key, rng.choice(INDICES), rng.choice(INDICES)], ["LRANGE", key, "0", "-1"],
+        ["LINDEX", key, rng.choice(INDICES)], ["LSET", key, rng.choice(INDICES), value],
+        ["LINSERT", key, rng.choice(["BEFORE", "AFTER", "NEAR"]), member, value], ["LREM", key, rng.choice(COUNTS), member],
+        ["LTRIM", key, rng.choice(INDICES), rng.choice(INDICES)], ["LPOS", key, member],
+        ["LPOS", key, member, "RANK", rng.choice(COUNTS), "COUNT", rng.choice(COUNTS), "MAXLEN", rng.choice(COUNTS)],
+        ["LPOS", key, member, "COUNT", "0"], ["LMOVE", key, other, rng.choice(["LEFT", "RIGHT"]), rng.choice(["LEFT", "RIGHT", "UP"])],
+        ["RPOPLPUSH", key, other], ["LMPOP", rng.choice(["1", "2", "0", "x"]), key, other, rng.choice(["LEFT", "RIGHT"])],
+        ["LMPOP", "2", key, other, "RIGHT", "COUNT", rng.choice(COUNTS)],
+        ["BLPOP", key, other, rng.choice(["0.01", "-1", "x"])], ["BRPOP", key, "0.01"],
+        ["BLMOVE", key, other, "RIGHT", "LEFT", "0.01"], ["BRPOPLPUSH", key, other, "0.01"],
+        ["BLMPOP", "0.01", "2", key, other, "LEFT", "COUNT", "2"],
     ]
     return rng.choice(choices)
 

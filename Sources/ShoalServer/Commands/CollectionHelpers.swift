@@ -34,6 +34,16 @@ extension SetValue: StoredCollection {
     }
 }
 
+extension ListValue: StoredCollection {
+    var stored: Value { .list(self) }
+    static func find(in table: some TableReading, at index: Int) -> ListValue? { table.asList(at: index) }
+    static func modify<R, E: Error>(
+        in table: inout ShardTable, at index: Int, _ body: (inout ListValue) throws(E) -> R
+    ) throws(E) -> R? {
+        try table.modifyList(at: index, body)
+    }
+}
+
 extension TableReading {
     /// The collection of type `C` at `index`; WRONGTYPE for any other type.
     func collection<C: StoredCollection>(_ type: C.Type, at index: Int) throws(CommandError) -> C {
@@ -42,7 +52,9 @@ extension TableReading {
     }
 
     /// What OBJECT ENCODING reports for a collection; nil for a string.
-    func collectionEncoding(at index: Int) -> String? { asHash(at: index)?.encodingName ?? asSet(at: index)?.encodingName }
+    func collectionEncoding(at index: Int) -> String? {
+        asHash(at: index)?.encodingName ?? asSet(at: index)?.encodingName ?? asList(at: index)?.encodingName
+    }
 }
 
 extension ShardTable {

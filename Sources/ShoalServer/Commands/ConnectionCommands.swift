@@ -245,6 +245,8 @@ func clientHelpCommand(_ ctx: CommandContext) throws(CommandError) {
         "LIST [options ...]", "    Return information about client connections. Options: TYPE normal, ID <id> [...].",
         "SETINFO <option> <value>", "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
         "SETNAME <name>", "    Assign the name <name> to the current connection.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
         "HELP", "    Print this help.",
     ])
 }
@@ -281,10 +283,44 @@ let clientSubcommands: [Command] = [
         summary: "Terminates open connections.", since: "2.4.0", complexity: "O(N)",
         handler: clientKillCommand),
     Command(
+        "unblock", arity: -3, flags: [.admin, .noscript, .loading, .stale], group: "connection",
+        summary: "Unblocks a client blocked by a blocking command from a different connection.", since: "5.0.0",
+        complexity: "O(log N)", handler: clientUnblockCommand),
+    Command(
         "help", arity: 2, flags: [.loading, .stale], group: "connection",
         summary: "Returns helpful text about the different subcommands.", since: "5.0.0",
         handler: clientHelpCommand),
 ]
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: the client gets its timeout reply, or the UNBLOCKED error, from its own
+/// loop (through the mailbox); 1 when it was blocked and nobody served it first.
+func clientUnblockCommand(_ ctx: CommandContext) throws(CommandError) {
+    let args = ctx.args
+    let id = try args.integer(2)
+    var error = false
+    if args.count == 4 {
+        if args.matches(3, "ERROR") {
+            error = true
+        } else if !args.matches(3, "TIMEOUT") {
+            throw CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        }
+    } else if args.count > 4 {
+        throw .syntax
+    }
+    guard let waiter = ctx.server.blocking.client(Int(truncatingIfNeeded: id)), waiter.claim(BlockedClient.cancelled)
+    else {
+        ctx.out.integer(0)
+        return
+    }
+    var reply = ReplyBuffer(protocolVersion: waiter.protocolVersion)
+    if error {
+        reply.error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+    } else {
+        waiter.request.replyNothing(to: &reply, timedOut: true)
+    }
+    ctx.server.deliver(waiter, reply.bytes)
+    ctx.out.integer(1)
+}
 
 /// CLIENT KILL in both forms: `CLIENT KILL ip:port` (replies OK or an error) and the filter form
 /// (`ID`, `ADDR`, `LADDR`, `USER`, `TYPE`, `SKIPME`), which replies with the number of clients killed.

@@ -4,12 +4,20 @@ public struct EncodingLimits: Sendable, Equatable {
     public var hashMaxListpackEntries: Int
     public var hashMaxListpackValue: Int
     public var setMaxIntsetEntries: Int
+    /// `list-max-listpack-size`: a list chunk's limit, elements when positive, -1...-5 for 4...64 KB.
+    public var listMaxListpackSize: Int
 
-    public init(hashMaxListpackEntries: Int = 512, hashMaxListpackValue: Int = 64, setMaxIntsetEntries: Int = 512) {
+    public init(
+        hashMaxListpackEntries: Int = 512, hashMaxListpackValue: Int = 64, setMaxIntsetEntries: Int = 512,
+        listMaxListpackSize: Int = -2
+    ) {
         self.hashMaxListpackEntries = hashMaxListpackEntries
         self.hashMaxListpackValue = hashMaxListpackValue
         self.setMaxIntsetEntries = setMaxIntsetEntries
+        self.listMaxListpackSize = listMaxListpackSize
     }
+
+    var listChunkLimit: ChunkLimit { ChunkLimit(listMaxListpackSize: listMaxListpackSize) }
 
     public static let standard = EncodingLimits()
 }
