@@ -93,6 +93,38 @@ import Testing
         #expect(try setup.call("HGET", "counters", "hits") == .bulk(String(2 * rounds * 3)))
     }
 
+    /// Consumers blocked in BLPOP on both event loops, producers pushing from both: every element is delivered
+    /// exactly once (the pusher's thread serves waiters of another loop through its mailbox).
+    @Test func blockedPopsAcrossLoopsDeliverEveryElementOnce() throws {
+        let server = try TestServer()
+        let producers = 2
+        let perProducer = 300
+        let total = producers * perProducer
+        let received = LockedBox<[String]>([])
+        try concurrently(6) { index in
+            let client = try server.client()
+            if index < producers {
+                for item in 0..<perProducer {
+                    let reply = try client.call("RPUSH", "jobs", "p\(index)-\(item)")
+                    guard case .integer = reply else { throw TestError("RPUSH: \(reply)") }
+                }
+            } else {
+                while received.withLock({ $0.count }) < total {
+                    let reply = try client.call("BLPOP", "jobs", "0.2")
+                    switch reply {
+                    case .array(let pair): received.withLock { $0.append(pair[1].description) }
+                    case .null: continue
+                    default: throw TestError("BLPOP: \(reply)")
+                    }
+                }
+            }
+        }
+        let all = received.withLock { $0 }
+        #expect(all.count == total)
+        #expect(Set(all).count == total)
+        #expect(try server.client().call("LLEN", "jobs") == .integer(0))
+    }
+
     /// Of N clients racing `SET lock x NX`, exactly one wins, round after round.
     @Test func exactlyOneSetNXWinner() throws {
         let server = try TestServer()

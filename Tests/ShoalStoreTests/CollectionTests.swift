@@ -232,3 +232,76 @@ private func contents(_ set: SetValue) -> Set<String> {
         #expect(table.usedBytes == ShardTable().usedBytes)
     }
 }
+
+@Suite struct ListValueTests {
+    /// Random pushes, pops, inserts, replacements, trims and removals against an array, with chunk limits that
+    /// make chunks split and empty all the time (elements and byte limits).
+    @Test(arguments: [2, 5, -1])
+    func listMatchesAReferenceArray(chunkLimit: Int) {
+        var generator = SeededGenerator(seed: UInt64(chunkLimit + 10))
+        let limits = EncodingLimits(listMaxListpackSize: chunkLimit)
+        var list = ListValue()
+        var reference: [[UInt8]] = []
+        for step in 0..<4000 {
+            let element = Array("e\(step)-".utf8) + Array(repeating: UInt8(ascii: "x"), count: Int.random(in: 0..<300, using: &generator))
+            switch Int.random(in: 0..<10, using: &generator) {
+            case 0, 1:
+                element.withUnsafeBytes { list.push($0, at: .head, limits: limits) }
+                reference.insert(element, at: 0)
+            case 2, 3:
+                element.withUnsafeBytes { list.push($0, at: .tail, limits: limits) }
+                reference.append(element)
+            case 4:
+                #expect(list.pop(.head) == (reference.isEmpty ? nil : reference.removeFirst()))
+            case 5:
+                #expect(list.pop(.tail) == reference.popLast())
+            case 6:
+                let position = Int.random(in: 0...reference.count, using: &generator)
+                element.withUnsafeBytes { list.insert($0, at: position, limits: limits) }
+                reference.insert(element, at: position)
+            case 7 where !reference.isEmpty:
+                let position = Int.random(in: 0..<reference.count, using: &generator)
+                element.withUnsafeBytes { list.replace(at: position, with: $0) }
+                reference[position] = element
+            case 8 where reference.count > 4:
+                let positions = Array(Set((0..<3).map { _ in Int.random(in: 0..<reference.count, using: &generator) })).sorted()
+                list.remove(atPositions: positions)
+                for position in positions.reversed() { reference.remove(at: position) }
+            case 9 where step % 50 == 0 && reference.count > 10:
+                let range = 2..<(reference.count - 2)
+                list.keep(range)
+                reference = Array(reference[range])
+            default:
+                break
+            }
+            #expect(list.count == reference.count)
+        }
+        #expect(list.elements == reference)
+        // Reads from every position, both directions.
+        for position in stride(from: 0, to: reference.count, by: 7) {
+            #expect(list.withElement(at: position) { Array($0) } == reference[position])
+        }
+        var backwards: [[UInt8]] = []
+        list.forEach(from: reference.count - 1, reverse: true) { _, element in
+            backwards.append(Array(element))
+            return true
+        }
+        #expect(backwards == reference.reversed())
+    }
+
+    /// A copy (a snapshot's) never sees later pushes and pops, and those copy one chunk, not the list.
+    @Test func copiesAreIndependentAndWritesCopyOneChunk() {
+        var live = ListValue()
+        for index in 0..<50000 { Array("element \(index)".utf8).withUnsafeBytes { live.push($0, at: .tail, limits: .standard) } }
+        let snapshot = live
+        #expect(live.chunkCount > 50)
+        _ = live.pop(.head)
+        Array("new".utf8).withUnsafeBytes { live.push($0, at: .tail, limits: .standard) }
+        #expect(snapshot.count == 50000 && live.count == 50000)
+        #expect(snapshot.withElement(at: 0) { Array($0) } == Array("element 0".utf8))
+        #expect(live.withElement(at: 49999) { Array($0) } == Array("new".utf8))
+        #expect(live.encodingName == "quicklist")
+        let shared = Set(snapshot.chunkAddresses())
+        #expect(live.chunkAddresses().filter { !shared.contains($0) }.count <= 2)
+    }
+}

@@ -92,8 +92,9 @@ public struct ListValue: Sendable {
         for element in elements { element.withUnsafeBytes { push($0, at: .tail, limits: limits) } }
     }
 
-    /// Chunk sizes, to check the bounded copy in tests.
+    /// How many chunks, and where each one's bytes are: tests check which chunks two copies still share.
     var chunkCount: Int { storage.chunks.count }
+    func chunkAddresses() -> [UnsafeRawPointer?] { storage.chunks.map { $0.bytes.withUnsafeBytes { $0.baseAddress } } }
 
     private mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&storage) { storage = Storage(copying: storage) }
