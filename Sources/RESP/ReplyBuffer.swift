@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Accumulates replies for one connection. Every reply shape that differs between RESP2 and RESP3 is decided
 /// here, in one place, from `protocolVersion`; handlers never write protocol bytes themselves.
 public struct ReplyBuffer: Sendable {
@@ -179,13 +183,12 @@ public struct ReplyBuffer: Sendable {
     }
 }
 
-/// Formats a double as Redis does in replies: integral values up to 2^53 without a fraction, `inf`/`-inf`,
-/// otherwise the shortest text that reads back to the same value (Redis uses `%.17g`; both round-trip).
+/// Formats a double as Redis 7.0 does in replies (addReplyDouble): `inf`/`-inf`, else C's `%.17g`, so 0.1 is
+/// `0.10000000000000001` and 3 is `3`, byte for byte what redis-server sends.
 public func formatDouble(_ value: Double) -> String {
     if value.isInfinite { return value > 0 ? "inf" : "-inf" }
     if value.isNaN { return "nan" }
-    if value == value.rounded(), abs(value) < 9_007_199_254_740_992 {
-        return String(Int64(value))
-    }
-    return "\(value)"
+    var buffer = [CChar](repeating: 0, count: 64)
+    let length = withVaList([value]) { vsnprintf(&buffer, buffer.count, "%.17g", $0) }
+    return String(decoding: buffer[..<Int(length)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -26,6 +26,9 @@ public enum SnapshotFormat {
         /// `varint expiresAt`, `varint keyLength`, key, `varint members`, then each as `varint length, bytes`.
         /// Since version 2.
         case set = 0x05
+        /// `varint expiresAt`, `varint keyLength`, key, `varint members`, then each (in order) as
+        /// `varint length, bytes`, `u64 score` (the double's IEEE 754 bits, little-endian). Since version 2.
+        case sortedSet = 0x06
         /// Trailer: `varint keys`, `varint recordBytes`, `u32 crc32` of every stream byte before the crc.
         case end = 0xFF
     }

@@ -149,7 +149,7 @@ public enum SnapshotReader {
                                 at: recordStart)
                         }
                         database = Int(value)
-                    case .string, .hash, .set, .list:
+                    case .string, .hash, .set, .list, .sortedSet:
                         guard database >= 0 else {
                             throw fail("key record before any database record", at: recordStart)
                         }
@@ -182,6 +182,15 @@ public enum SnapshotReader {
                                 throw fail("set record with duplicate members", at: recordStart)
                             }
                             value = .set(set)
+                        case .sortedSet:
+                            guard let entries = reader.scoredMembers(), !entries.isEmpty else {
+                                throw fail("truncated or empty sorted set record", at: recordStart)
+                            }
+                            let zset = SortedSetValue(entries: entries, limits: limits)
+                            guard zset.count == entries.count else {
+                                throw fail("sorted set record with duplicate members", at: recordStart)
+                            }
+                            value = .sortedSet(zset)
                         case .list:
                             guard let elements = reader.elements(perItem: 1), !elements.isEmpty else {
                                 throw fail("truncated or empty list record", at: recordStart)
@@ -297,6 +306,23 @@ struct ByteReader {
             elements.append(element)
         }
         return elements
+    }
+
+    /// A sorted set's members: `varint count`, then each as `varint length, bytes, u64 score bits`. Nil past the
+    /// end, and for a NaN score (no sorted set holds one).
+    mutating func scoredMembers() -> [(member: [UInt8], score: Double)]? {
+        guard let items = varint(), items <= UInt64(bytes.count - position) else { return nil }
+        var entries: [(member: [UInt8], score: Double)] = []
+        entries.reserveCapacity(Int(items))
+        for _ in 0..<items {
+            guard let length = varint(), let member = self.bytes(length), let bits = littleEndian(UInt64.self) else {
+                return nil
+            }
+            let score = Double(bitPattern: bits)
+            guard !score.isNaN else { return nil }
+            entries.append((member, score))
+        }
+        return entries
     }
 
     mutating func skip(_ count: Int) -> Bool {

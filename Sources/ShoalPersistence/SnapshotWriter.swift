@@ -113,7 +113,9 @@ private func appendRecord(_ table: ShardTable, _ index: Int, to stream: inout [U
     let hash = table.asHash(at: index)
     let set = table.asSet(at: index)
     let list = table.asList(at: index)
-    let opcode: SnapshotFormat.Opcode = hash != nil ? .hash : set != nil ? .set : list != nil ? .list : .string
+    let zset = table.asSortedSet(at: index)
+    let opcode: SnapshotFormat.Opcode =
+        hash != nil ? .hash : set != nil ? .set : list != nil ? .list : zset != nil ? .sortedSet : .string
     stream.append(opcode.rawValue)
     stream.appendVarint(UInt64(bitPattern: table.expiresAt(at: index)))
     table.withKeyBytes(at: index) { appendBytes($0) }
@@ -126,6 +128,13 @@ private func appendRecord(_ table: ShardTable, _ index: Int, to stream: inout [U
     } else if let set {
         stream.appendVarint(UInt64(set.count))
         set.forEach { appendBytes($0) }
+    } else if let zset {
+        stream.appendVarint(UInt64(zset.count))
+        zset.forEach(from: 0) { _, member, score in
+            appendBytes(member)
+            stream.appendLittleEndian(score.bitPattern)
+            return true
+        }
     } else if let list {
         stream.appendVarint(UInt64(list.count))
         list.forEach { _, element in

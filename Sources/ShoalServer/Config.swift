@@ -52,13 +52,16 @@ public struct ServerConfig: Sendable, Equatable {
     public var hashMaxListpackValue = 64
     public var setMaxIntsetEntries = 512
     public var listMaxListpackSize = -2
+    public var zsetMaxListpackEntries = 128
+    public var zsetMaxListpackValue = 64
 
     public init() {}
 
     public var encodingLimits: EncodingLimits {
         EncodingLimits(
             hashMaxListpackEntries: hashMaxListpackEntries, hashMaxListpackValue: hashMaxListpackValue,
-            setMaxIntsetEntries: setMaxIntsetEntries, listMaxListpackSize: listMaxListpackSize)
+            setMaxIntsetEntries: setMaxIntsetEntries, listMaxListpackSize: listMaxListpackSize,
+            zsetMaxListpackEntries: zsetMaxListpackEntries, zsetMaxListpackValue: zsetMaxListpackValue)
     }
 
     /// Event loops to run: `io-threads`, or the number of cores.
@@ -241,6 +244,10 @@ extension ConfigOption {
         .integer("hash-max-ziplist-value", \.hashMaxListpackValue),
         .integer("set-max-intset-entries", \.setMaxIntsetEntries),
         .integer("list-max-listpack-size", \.listMaxListpackSize, range: Int(Int32.min)...Int(Int32.max)),
+        .integer("zset-max-listpack-entries", \.zsetMaxListpackEntries),
+        .integer("zset-max-listpack-value", \.zsetMaxListpackValue),
+        .integer("zset-max-ziplist-entries", \.zsetMaxListpackEntries),
+        .integer("zset-max-ziplist-value", \.zsetMaxListpackValue),
         .integer("list-max-ziplist-size", \.listMaxListpackSize, range: Int(Int32.min)...Int(Int32.max)),
         .memory("client-query-buffer-limit", \.clientQueryBufferLimit),
         .memory("proto-max-bulk-len", \.protoMaxBulkLen),

@@ -127,6 +127,7 @@ public struct ShardTable: Sendable {
         case .hash(let hash): return hash.allocatedBytes
         case .set(let set): return set.allocatedBytes
         case .list(let list): return list.allocatedBytes
+        case .sortedSet(let zset): return zset.allocatedBytes
         case nil: return 0
         }
     }
@@ -447,6 +448,26 @@ public struct ShardTable: Sendable {
         guard asList(at: index) != nil, case .list(var list) = takeValueForModification(at: index) else { return nil }
         defer { restoreValue(at: index, .list(list)) }
         return try body(&list)
+    }
+
+    /// The sorted set at `index`, or nil when the value is of another type.
+    @inline(__always)
+    public func asSortedSet(at index: Int) -> SortedSetValue? {
+        guard nodes[index].inline.valueLength == InlineBytes.outOfLine,
+            case .sortedSet(let zset) = nodes[index].longValue.unsafelyUnwrapped
+        else { return nil }
+        return zset
+    }
+
+    /// Lets `body` change the sorted set at `index` in place; nil when it is not a sorted set.
+    public mutating func modifySortedSet<R, E: Error>(
+        at index: Int, _ body: (inout SortedSetValue) throws(E) -> R
+    ) throws(E) -> R? {
+        guard asSortedSet(at: index) != nil, case .sortedSet(var zset) = takeValueForModification(at: index) else {
+            return nil
+        }
+        defer { restoreValue(at: index, .sortedSet(zset)) }
+        return try body(&zset)
     }
 
     /// Lets `body` change the set at `index` in place; nil (and `body` not called) when it is not a set.

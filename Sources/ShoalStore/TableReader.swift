@@ -22,6 +22,7 @@ public protocol TableReading {
     func asHash(at index: Int) -> HashValue?
     func asSet(at index: Int) -> SetValue?
     func asList(at index: Int) -> ListValue?
+    func asSortedSet(at index: Int) -> SortedSetValue?
     func typeName(at index: Int) -> String
     func withStringBytes<R, E: Error>(at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R
     func value(at index: Int) -> Value
@@ -71,6 +72,7 @@ public struct TableReader: TableReading {
     public func asHash(at index: Int) -> HashValue? { table.pointee.asHash(at: index) }
     public func asSet(at index: Int) -> SetValue? { table.pointee.asSet(at: index) }
     public func asList(at index: Int) -> ListValue? { table.pointee.asList(at: index) }
+    public func asSortedSet(at index: Int) -> SortedSetValue? { table.pointee.asSortedSet(at: index) }
     public func value(at index: Int) -> Value { table.pointee.value(at: index) }
     public func entry(at index: Int) -> Entry { table.pointee.entry(at: index) }
 

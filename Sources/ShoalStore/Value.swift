@@ -5,6 +5,7 @@ public enum Value: Sendable, Equatable {
     case hash(HashValue)
     case set(SetValue)
     case list(ListValue)
+    case sortedSet(SortedSetValue)
 
     /// The name `TYPE` reports.
     public var typeName: String {
@@ -13,6 +14,7 @@ public enum Value: Sendable, Equatable {
         case .hash: return "hash"
         case .set: return "set"
         case .list: return "list"
+        case .sortedSet: return "zset"
         }
     }
 
@@ -23,6 +25,7 @@ public enum Value: Sendable, Equatable {
         case .hash(let hash): return hash.encodingName
         case .set(let set): return set.encodingName
         case .list(let list): return list.encodingName
+        case .sortedSet(let zset): return zset.encodingName
         }
     }
 }
@@ -46,6 +49,14 @@ extension SetValue: Equatable {
         var equal = true
         lhs.forEach { member in if equal { equal = rhs.contains(member) } }
         return equal
+    }
+}
+
+extension SortedSetValue: Equatable {
+    public static func == (lhs: SortedSetValue, rhs: SortedSetValue) -> Bool {
+        let left = lhs.entries
+        let right = rhs.entries
+        return left.count == right.count && zip(left, right).allSatisfy { $0.member == $1.member && $0.score == $1.score }
     }
 }
 

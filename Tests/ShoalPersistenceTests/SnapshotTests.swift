@@ -298,9 +298,10 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
         #expect(SnapshotFormat.Opcode.hash.rawValue == 0x03)
         #expect(SnapshotFormat.Opcode.list.rawValue == 0x04)
         #expect(SnapshotFormat.Opcode.set.rawValue == 0x05)
+        #expect(SnapshotFormat.Opcode.sortedSet.rawValue == 0x06)
         #expect(SnapshotFormat.Opcode.end.rawValue == 0xFF)
         #expect(SnapshotFormat.version == 2)
-        #expect(SnapshotFormat.Opcode.allCases.count == 6, "a new opcode needs a pinned number here and in the doc")
+        #expect(SnapshotFormat.Opcode.allCases.count == 7, "a new opcode needs a pinned number here and in the doc")
     }
 
     @Test func crc32MatchesTheStandardCheckValue() {

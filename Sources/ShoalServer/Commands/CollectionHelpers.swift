@@ -44,6 +44,16 @@ extension ListValue: StoredCollection {
     }
 }
 
+extension SortedSetValue: StoredCollection {
+    var stored: Value { .sortedSet(self) }
+    static func find(in table: some TableReading, at index: Int) -> SortedSetValue? { table.asSortedSet(at: index) }
+    static func modify<R, E: Error>(
+        in table: inout ShardTable, at index: Int, _ body: (inout SortedSetValue) throws(E) -> R
+    ) throws(E) -> R? {
+        try table.modifySortedSet(at: index, body)
+    }
+}
+
 extension TableReading {
     /// The collection of type `C` at `index`; WRONGTYPE for any other type.
     func collection<C: StoredCollection>(_ type: C.Type, at index: Int) throws(CommandError) -> C {
@@ -54,6 +64,7 @@ extension TableReading {
     /// What OBJECT ENCODING reports for a collection; nil for a string.
     func collectionEncoding(at index: Int) -> String? {
         asHash(at: index)?.encodingName ?? asSet(at: index)?.encodingName ?? asList(at: index)?.encodingName
+            ?? asSortedSet(at: index)?.encodingName
     }
 }
 

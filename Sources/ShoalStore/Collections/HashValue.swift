@@ -6,11 +6,15 @@ public struct EncodingLimits: Sendable, Equatable {
     public var setMaxIntsetEntries: Int
     /// `list-max-listpack-size`: a list chunk's limit, elements when positive, -1...-5 for 4...64 KB.
     public var listMaxListpackSize: Int
+    public var zsetMaxListpackEntries: Int
+    public var zsetMaxListpackValue: Int
 
     public init(
         hashMaxListpackEntries: Int = 512, hashMaxListpackValue: Int = 64, setMaxIntsetEntries: Int = 512,
-        listMaxListpackSize: Int = -2
+        listMaxListpackSize: Int = -2, zsetMaxListpackEntries: Int = 128, zsetMaxListpackValue: Int = 64
     ) {
+        self.zsetMaxListpackEntries = zsetMaxListpackEntries
+        self.zsetMaxListpackValue = zsetMaxListpackValue
         self.hashMaxListpackEntries = hashMaxListpackEntries
         self.hashMaxListpackValue = hashMaxListpackValue
         self.setMaxIntsetEntries = setMaxIntsetEntries

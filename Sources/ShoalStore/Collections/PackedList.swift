@@ -18,6 +18,9 @@ public struct PackedList: Sendable, Equatable {
 
     public var allocatedBytes: Int { storage.allocatedBytes }
 
+    /// The bytes the elements take (the offset just past the last one).
+    var byteCount: Int { storage.byteCount }
+
     @inline(__always)
     private func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R { storage.withBytes(body) }
 
