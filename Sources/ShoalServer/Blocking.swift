@@ -27,6 +27,10 @@ struct BlockingRequest: Sendable {
         case multiPop(ListValue.End, count: Int)
         /// BLMOVE, BRPOPLPUSH: keys are [source, destination]; replied as the element.
         case move(from: ListValue.End, to: ListValue.End)
+        /// BZPOPMIN, BZPOPMAX: the lowest (highest) member of the first non-empty key, as [key, member, score].
+        case zsetPop(max: Bool)
+        /// ZMPOP, BZMPOP: up to `count` members, as [key, [[member, score], ...]].
+        case zsetMultiPop(max: Bool, count: Int)
     }
 
     let kind: Kind
@@ -64,7 +68,7 @@ struct BlockingRequest: Sendable {
                         case .multiPop(let which, let limit):
                             end = which
                             count = limit
-                        case .move: break
+                        case .move, .zsetPop, .zsetMultiPop: break
                         }
                         return try table.modifyCollection(view, now: now, creating: nil) { (list: inout ListValue) in
                             var elements: [[UInt8]] = []
@@ -87,6 +91,36 @@ struct BlockingRequest: Sendable {
                 return true
             }
             return false
+        case .zsetPop(let max), .zsetMultiPop(let max, _):
+            var count = 1
+            if case .zsetMultiPop(_, let limit) = kind { count = limit }
+            for key in keys {
+                let popped = try key.withView { view throws(CommandError) -> [(member: [UInt8], score: Double)]? in
+                    try group.withTable(database: database, hash: view.hash) { table throws(CommandError) in
+                        guard let index = table.lookupForWrite(view, now: now) else { return nil }
+                        guard table.asSortedSet(at: index) != nil else {
+                            if strictTypes { throw .wrongType }
+                            return nil
+                        }
+                        guard claim() else { return nil }
+                        return try table.modifyCollection(view, now: now, creating: nil) {
+                            (zset: inout SortedSetValue) in popEntries(&zset, max: max, count: count)
+                        }
+                    }
+                }
+                guard let popped else { continue }
+                out.arrayHeader(kind.isMulti ? 2 : 3)
+                out.bulk(key.bytes)
+                if kind.isMulti {
+                    out.arrayHeader(popped.count)
+                    for entry in popped { entry.member.withUnsafeBytes { out.scoredMember($0, entry.score, nested: true) } }
+                } else {
+                    out.bulk(popped[0].member)
+                    out.double(popped[0].score)
+                }
+                return true
+            }
+            return false
         case .move(let from, let to):
             let element = try moveElement(
                 in: group, database: database, source: keys[0], destination: keys[1], from: from, to: to, now: now,
@@ -94,6 +128,15 @@ struct BlockingRequest: Sendable {
             guard let element else { return false }
             out.bulk(element)
             return true
+        }
+    }
+}
+
+extension BlockingRequest.Kind {
+    var isMulti: Bool {
+        switch self {
+        case .multiPop, .zsetMultiPop: return true
+        case .pop, .move, .zsetPop: return false
         }
     }
 }

@@ -186,7 +186,8 @@ public final class CommandTable: Sendable {
 
     /// The standard table of every command Shoal serves, from the command files.
     public static let standard = CommandTable(
-        connectionCommands + stringCommands + hashCommands + setCommands + listCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
+        connectionCommands + stringCommands + hashCommands + setCommands + listCommands + sortedSetCommands
+            + keyCommands + expireCommands + serverCommands + persistenceCommands
             + objectCommands + transactionCommands)
 }
 

@@ -105,17 +105,18 @@ struct TransactionPlan {
 extension Command {
     /// The argument positions that hold keys: from the table's first/last/step (negative last: from the end),
     /// or the `numkeys` keys after `numkeysAt` (none when that count is not valid: the command will fail).
-    func keyIndices(_ args: Arguments) -> StrideTo<Int> {
+    /// With both (ZUNIONSTORE: the destination, then the sources), both.
+    func keyIndices(_ args: Arguments) -> [Int] {
         let count = args.count
-        if numkeysAt > 0 {
-            guard numkeysAt < count, let keys = parseInt64(args[numkeysAt]), keys > 0, keys < Int64(count) else {
-                return stride(from: 0, to: 0, by: 1)
-            }
-            return stride(from: numkeysAt + 1, to: min(count, numkeysAt + 1 + Int(keys)), by: 1)
+        var indices: [Int] = []
+        if firstKey > 0, keyStep > 0 {
+            let last = lastKey < 0 ? count + lastKey : lastKey
+            indices += Array(stride(from: firstKey, to: min(last, count - 1) + 1, by: keyStep))
         }
-        guard firstKey > 0, keyStep > 0 else { return stride(from: 0, to: 0, by: 1) }
-        let last = lastKey < 0 ? count + lastKey : lastKey
-        return stride(from: firstKey, to: min(last, count - 1) + 1, by: keyStep)
+        if numkeysAt > 0, numkeysAt < count, let keys = parseInt64(args[numkeysAt]), keys > 0, keys < Int64(count) {
+            indices += Array((numkeysAt + 1)..<min(count, numkeysAt + 1 + Int(keys)))
+        }
+        return indices
     }
 
     /// MULTI's own commands and the connection's way out run at once even inside a transaction (Redis's

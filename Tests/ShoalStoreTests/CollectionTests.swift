@@ -305,3 +305,68 @@ private func contents(_ set: SetValue) -> Set<String> {
         #expect(live.chunkAddresses().filter { !shared.contains($0) }.count <= 2)
     }
 }
+
+@Suite struct SortedSetTests {
+    /// Random adds, score changes and removals against a reference sorted array, in both encodings (small
+    /// limits make it a table early, and the table's chunks split and empty many times).
+    @Test(arguments: [128, 4])
+    func sortedSetMatchesAReferenceOrder(packedEntries: Int) {
+        var generator = SeededGenerator(seed: UInt64(packedEntries))
+        let limits = EncodingLimits(zsetMaxListpackEntries: packedEntries)
+        var zset = SortedSetValue()
+        var reference: [String: Double] = [:]
+        func ordered() -> [(String, Double)] {
+            reference.sorted { a, b in
+                a.value != b.value ? a.value < b.value : Array(a.key.utf8).lexicographicallyPrecedes(Array(b.key.utf8))
+            }
+        }
+        for step in 0..<6000 {
+            let member = "m\(Int.random(in: 0..<1500, using: &generator))"
+            if Int.random(in: 0..<4, using: &generator) == 0 {
+                #expect(withBytes(member) { zset.remove($0) } == (reference.removeValue(forKey: member) != nil))
+            } else {
+                let score = Double(Int.random(in: -50..<50, using: &generator)) / 4
+                #expect(withBytes(member) { zset.set($0, score: score, limits: limits) } == (reference[member] == nil))
+                reference[member] = score
+            }
+            #expect(zset.count == reference.count)
+            if step % 500 == 0 || step == 5999 {
+                let expected = ordered()
+                let actual = zset.entries.map { (String(decoding: $0.member, as: UTF8.self), $0.score) }
+                #expect(actual.map(\.0) == expected.map(\.0))
+                #expect(actual.map(\.1) == expected.map(\.1))
+                for (rank, entry) in expected.enumerated() where rank % 37 == 0 {
+                    #expect(withBytes(entry.0) { zset.rank(of: $0) } == rank)
+                    #expect(withBytes(entry.0) { zset.score(of: $0) } == entry.1)
+                    var seen: String?
+                    zset.forEach(from: rank) { _, member, _ in
+                        seen = String(decoding: member, as: UTF8.self)
+                        return false
+                    }
+                    #expect(seen == entry.0)
+                }
+                let threshold = 1.25
+                #expect(zset.firstRank(scoreAbove: threshold, inclusive: true) == expected.firstIndex { $0.1 >= threshold } ?? expected.count)
+                #expect(zset.firstRank(scoreAbove: threshold, inclusive: false) == expected.firstIndex { $0.1 > threshold } ?? expected.count)
+            }
+        }
+        #expect(zset.encodingName == (packedEntries == 4 ? "skiplist" : "skiplist"))
+        var backwards: [String] = []
+        zset.forEach(from: zset.count - 1, reverse: true) { _, member, _ in
+            backwards.append(String(decoding: member, as: UTF8.self))
+            return true
+        }
+        #expect(backwards == ordered().map(\.0).reversed())
+    }
+
+    @Test func packedUntilRedisThresholds() {
+        var zset = SortedSetValue()
+        for index in 0..<128 { _ = withBytes("member\(index)") { zset.set($0, score: Double(index), limits: .standard) } }
+        #expect(zset.encodingName == "listpack")
+        _ = withBytes("one-more") { zset.set($0, score: 0, limits: .standard) }
+        #expect(zset.encodingName == "skiplist")
+        var long = SortedSetValue()
+        _ = withBytes(String(repeating: "x", count: 65)) { long.set($0, score: 1, limits: .standard) }
+        #expect(long.encodingName == "skiplist")
+    }
+}

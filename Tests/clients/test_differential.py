@@ -152,8 +152,9 @@ def parse(data, position=0):
 
 
 UNORDERED = {"SMEMBERS", "SINTER", "SUNION", "SDIFF", "HKEYS", "HVALS", "SPOP"}
+SCANS = {"HSCAN", "SSCAN", "ZSCAN"}
 PAIRED = {"HGETALL"}
-RANDOM = {"SRANDMEMBER", "HRANDFIELD"}
+RANDOM = {"SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER"}
 
 
 def normalized(command, reply):
@@ -170,13 +171,16 @@ def normalized(command, reply):
         return sorted(zip(value[::2], value[1::2]))
     if name in RANDOM:
         return ("picks", len(value))
-    if name in ("HSCAN", "SSCAN"):
+    if name in SCANS:
         items = value[1]
-        return (value[0], sorted(zip(items[::2], items[1::2])) if name == "HSCAN" else sorted(items))
+        return (value[0], sorted(items) if name == "SSCAN" else sorted(zip(items[::2], items[1::2])))
     return reply
 
 
-COLLECTION_KEYS = ["h1", "h2", "s1", "s2", "s3", "str", "l1", "l2", "l3"]
+COLLECTION_KEYS = ["h1", "h2", "s1", "s2", "s3", "str", "l1", "l2", "l3", "z1", "z2", "z3", "zl"]
+SCORES = ["1", "2", "-1", "0", "1.5", "0.1", "inf", "-inf", "+inf", "x", "nan", " 1", "1e300", "0x10", "(1"]
+RANGES = ["-inf", "+inf", "(1", "1", "(0", "2.5", "x", "(", "", "(inf"]
+LEX = ["-", "+", "[a", "(a", "[c", "(m", "a", "[", "("]
 FIELDS = ["f1", "f2", "f3", "f4", "f5", "f6", "1", "2", "-3", "0", "9223372036854775807", "07", "x" * 70]
 MEMBERS = ["1", "2", "3", "-4", "100000", "5000000000", "-0", "07", "a", "b", "c", "m" * 70, ""]
 COUNTS = ["0", "1", "3", "-3", "10", "-10", "x", "-9223372036854775808", "9223372036854775807"]
@@ -224,6 +228,43 @@ def random_collection_command(rng):
         ["BLMOVE", key, other, "RIGHT", "LEFT", "0.01"], ["BRPOPLPUSH", key, other, "0.01"],
         ["BLMPOP", "0.01", "2", key, other, "LEFT", "COUNT", "2"],
     ]
+    # Sorted sets. "zl" always gets score 0, so that the BYLEX commands (defined for equal scores) mean the same.
+    score = "0" if key == "zl" else rng.choice(SCORES)
+    lexkey = rng.choice(["zl", "zl", key])
+    choices += [
+        ["ZADD", key, score, member], ["ZADD", key, score, member, rng.choice(SCORES), rng.choice(MEMBERS)],
+        ["ZADD", key, rng.choice(["NX", "XX", "GT", "LT", "CH", "INCR"]), score, member],
+        ["ZADD", key, "XX", "CH", "GT", score, member], ["ZADD", key, "NX", "XX", score, member],
+        ["ZADD", key, "INCR", score, member, score, member], ["ZADD", key, score],
+        ["ZINCRBY", key, rng.choice(SCORES), member], ["ZREM", key, member, rng.choice(MEMBERS)], ["ZCARD", key],
+        ["ZSCORE", key, member], ["ZMSCORE", key, member, rng.choice(MEMBERS)], ["ZRANK", key, member],
+        ["ZREVRANK", key, member], ["ZCOUNT", key, rng.choice(RANGES), rng.choice(RANGES)],
+        ["ZLEXCOUNT", lexkey, rng.choice(LEX), rng.choice(LEX)],
+        ["ZRANGE", key, rng.choice(INDICES), rng.choice(INDICES)], ["ZRANGE", key, "0", "-1", "WITHSCORES"],
+        ["ZRANGE", key, rng.choice(RANGES), rng.choice(RANGES), "BYSCORE", "LIMIT", rng.choice(COUNTS), rng.choice(COUNTS)],
+        ["ZRANGE", key, rng.choice(RANGES), rng.choice(RANGES), "BYSCORE", "REV", "WITHSCORES"],
+        ["ZRANGE", lexkey, rng.choice(LEX), rng.choice(LEX), "BYLEX", rng.choice(["REV", "WITHSCORES", "LIMIT"])],
+        ["ZRANGE", key, "0", "1", "LIMIT", "0", "1"], ["ZRANGESTORE", other, key, "0", "-1"],
+        ["ZRANGESTORE", other, key, rng.choice(RANGES), rng.choice(RANGES), "BYSCORE"],
+        ["ZREVRANGE", key, rng.choice(INDICES), rng.choice(INDICES), "WITHSCORES"],
+        ["ZRANGEBYSCORE", key, rng.choice(RANGES), rng.choice(RANGES), "WITHSCORES", "LIMIT", "1", "2"],
+        ["ZREVRANGEBYSCORE", key, rng.choice(RANGES), rng.choice(RANGES)],
+        ["ZRANGEBYLEX", lexkey, rng.choice(LEX), rng.choice(LEX)], ["ZREVRANGEBYLEX", lexkey, rng.choice(LEX), rng.choice(LEX)],
+        ["ZREMRANGEBYRANK", key, rng.choice(INDICES), rng.choice(INDICES)],
+        ["ZREMRANGEBYSCORE", key, rng.choice(RANGES), rng.choice(RANGES)],
+        ["ZREMRANGEBYLEX", lexkey, rng.choice(LEX), rng.choice(LEX)],
+        ["ZPOPMIN", key], ["ZPOPMAX", key, rng.choice(COUNTS)], ["ZPOPMIN", key, "1", "2"],
+        ["ZMPOP", rng.choice(["1", "2", "0"]), key, other, rng.choice(["MIN", "MAX", "MID"])],
+        ["ZMPOP", "2", key, other, "MAX", "COUNT", rng.choice(COUNTS)],
+        ["BZPOPMIN", key, other, "0.01"], ["BZPOPMAX", key, "0.01"], ["BZMPOP", "0.01", "1", key, "MIN", "COUNT", "3"],
+        ["ZRANDMEMBER", key], ["ZRANDMEMBER", key, rng.choice(COUNTS), "WITHSCORES"], ["ZSCAN", key, "0", "COUNT", "1000"],
+        ["ZUNION", "2", key, other, "WITHSCORES"], ["ZINTER", "2", key, other, "WEIGHTS", "2", rng.choice(SCORES)],
+        ["ZUNION", "2", key, other, "AGGREGATE", rng.choice(["MIN", "MAX", "SUM", "AVG"]), "WITHSCORES"],
+        ["ZDIFF", "2", key, other, "WITHSCORES"], ["ZDIFF", "1", key, "WEIGHTS", "1"], ["ZUNION", "0", key],
+        ["ZUNIONSTORE", third, "2", key, other], ["ZINTERSTORE", third, "2", key, other, "AGGREGATE", "MAX"],
+        ["ZDIFFSTORE", third, "2", key, other], ["ZINTERCARD", "2", key, other, "LIMIT", rng.choice(["0", "1", "-1"])],
+        ["ZUNION", "3", key, other], ["ZINTERCARD", rng.choice(["0", "x", "3"]), key, other],
+    ]
     return rng.choice(choices)
 
 
@@ -238,7 +279,8 @@ def test_random_hash_and_set_commands_match_redis(shoal, redis_server, seed, thr
     for c in shoal_clients + redis_clients:
         c.call("FLUSHALL")
         for name, setting in (("hash-max-listpack-entries", entries), ("hash-max-listpack-value", value_length),
-                              ("set-max-intset-entries", intset_entries)):
+                              ("set-max-intset-entries", intset_entries),
+                              ("zset-max-listpack-entries", min(entries, 128)), ("zset-max-listpack-value", value_length)):
             assert c.call("CONFIG", "SET", name, str(setting)) == b"+OK\r\n"
     history = []
     for step in range(1500):

@@ -120,6 +120,50 @@ extension CommandContext {
     }
 }
 
+/// A member-removal protocol for HDEL, SREM and ZREM.
+protocol RemovableMembers: StoredCollection {
+    mutating func remove(_ member: UnsafeRawBufferPointer) -> Bool
+}
+
+extension HashValue: RemovableMembers {}
+extension SetValue: RemovableMembers {}
+extension SortedSetValue: RemovableMembers {}
+
+extension CommandContext {
+    /// HDEL, SREM, ZREM: removes the members named from argument 2 on; replies how many were there. The key
+    /// goes when its last member does.
+    func removeMembers<C: RemovableMembers>(_ type: C.Type) throws(CommandError) {
+        let args = self.args
+        let removed = try writeCollection(creating: nil) { (collection: inout C) throws(CommandError) -> Int in
+            var removed = 0
+            for index in 2..<args.count where collection.remove(args[index]) { removed += 1 }
+            return removed
+        } ?? 0
+        noteDirty(removed)
+        out.integer(removed)
+    }
+
+    /// The `COUNT n` option, at most once, after `start` (LMPOP, ZMPOP and their blocking forms).
+    func optionalCount(from start: Int) throws(CommandError) -> Int? {
+        var count: Int?
+        var index = start
+        while index < args.count {
+            guard count == nil, args.matches(index, "COUNT"), index + 1 < args.count else { throw .syntax }
+            guard let value = parseInt64(args[index + 1]), value > 0 else { throw .countNotAboveZero }
+            count = Int(value)
+            index += 2
+        }
+        return count
+    }
+
+    /// The `numkeys key [key ...]` at `start`: the keys' end (exclusive), with Redis 7.0's LMPOP/ZMPOP texts.
+    func numkeysEnd(at start: Int) throws(CommandError) -> Int {
+        guard let numkeys = parseInt64(args[start]), numkeys > 0 else { throw .numkeysNotPositive }
+        guard numkeys <= Int64(args.count - start - 1) else { throw .numkeysTooLarge }
+        return start + 1 + Int(numkeys)
+    }
+}
+
 /// SCAN, HSCAN and SSCAN's `[MATCH pattern] [COUNT count] [TYPE type]`, parsed as Redis's scanGenericCommand.
 struct ScanOptions {
     var count = 10

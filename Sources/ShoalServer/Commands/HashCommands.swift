@@ -64,16 +64,7 @@ func hmgetCommand(_ ctx: CommandContext) throws(CommandError) {
     }
 }
 
-func hdelCommand(_ ctx: CommandContext) throws(CommandError) {
-    let args = ctx.args
-    let removed = try ctx.writeCollection(creating: nil) { (hash: inout HashValue) throws(CommandError) -> Int in
-        var removed = 0
-        for index in 2..<args.count where hash.remove(args[index]) { removed += 1 }
-        return removed
-    } ?? 0
-    ctx.noteDirty(removed)
-    ctx.out.integer(removed)
-}
+func hdelCommand(_ ctx: CommandContext) throws(CommandError) { try ctx.removeMembers(HashValue.self) }
 
 func hlenCommand(_ ctx: CommandContext) throws(CommandError) {
     try ctx.readCollection(HashValue.self) { hash in ctx.out.integer(hash?.count ?? 0) }

@@ -298,26 +298,18 @@ func lmoveCommand(_ ctx: CommandContext) throws(CommandError) {
 func rpoplpushCommand(_ ctx: CommandContext) throws(CommandError) { try move(ctx, from: .tail, to: .head) }
 
 /// LMPOP and BLMPOP's `numkeys key [key ...] LEFT|RIGHT [COUNT count]` from argument `start`.
-private func parseMultiPop(_ args: Arguments, from start: Int) throws(CommandError) -> BlockingRequest {
-    guard let numkeys = parseInt64(args[start]), numkeys > 0 else { throw .numkeysNotPositive }
-    guard numkeys <= Int64(args.count - start - 1) else { throw .numkeysTooLarge }
-    let keysEnd = start + 1 + Int(numkeys)
+private func parseMultiPop(_ ctx: CommandContext, from start: Int) throws(CommandError) -> BlockingRequest {
+    let args = ctx.args
+    let keysEnd = try ctx.numkeysEnd(at: start)
     guard keysEnd < args.count else { throw .syntax }
     let end = try args.listEnd(keysEnd)
-    var count: Int?
-    var index = keysEnd + 1
-    while index < args.count {
-        guard count == nil, args.matches(index, "COUNT"), index + 1 < args.count else { throw .syntax }
-        guard let value = parseInt64(args[index + 1]), value > 0 else { throw .countNotAboveZero }
-        count = Int(value)
-        index += 2
-    }
+    let count = try ctx.optionalCount(from: keysEnd + 1)
     let keys = ((start + 1)..<keysEnd).map { args.key($0).owned() }
     return BlockingRequest(kind: .multiPop(end, count: count ?? 1), keys: keys)
 }
 
 func lmpopCommand(_ ctx: CommandContext) throws(CommandError) {
-    try runBlocking(ctx, try parseMultiPop(ctx.args, from: 1), deadline: nil)
+    try runBlocking(ctx, try parseMultiPop(ctx, from: 1), deadline: nil)
 }
 
 // MARK: - Blocking
@@ -385,7 +377,7 @@ func brpoplpushCommand(_ ctx: CommandContext) throws(CommandError) {
 
 func blmpopCommand(_ ctx: CommandContext) throws(CommandError) {
     let deadline = try ctx.args.blockingDeadline(1, now: ctx.now)
-    try runBlocking(ctx, try parseMultiPop(ctx.args, from: 2), deadline: deadline)
+    try runBlocking(ctx, try parseMultiPop(ctx, from: 2), deadline: deadline)
 }
 
 let listCommands: [Command] = [

@@ -330,6 +330,7 @@ func writeCommandInfo(_ command: Command, to out: inout ReplyBuffer) {
     for category in categories { out.simple(category) }
     out.arrayHeader(0)  // tips
     if command.firstKey > 0 || command.numkeysAt > 0 {
+        // (A command with both, ZUNIONSTORE, shows its numkeys spec here; Redis lists two specs.)
         // One key spec: where the search begins, then a range of keys or a `numkeys` count of them.
         out.arrayHeader(1)
         out.mapHeader(3)
@@ -343,7 +344,7 @@ func writeCommandInfo(_ command: Command, to out: inout ReplyBuffer) {
         out.bulk("spec")
         out.mapHeader(1)
         out.bulk("index")
-        out.integer(command.numkeysAt > 0 ? command.numkeysAt : command.firstKey)
+        out.integer(command.numkeysAt > 0 ? command.numkeysAt : command.firstKey)  // begin_search index
         out.bulk("find_keys")
         out.mapHeader(2)
         out.bulk("type")

@@ -18,16 +18,7 @@ func saddCommand(_ ctx: CommandContext) throws(CommandError) {
     ctx.out.integer(added)
 }
 
-func sremCommand(_ ctx: CommandContext) throws(CommandError) {
-    let args = ctx.args
-    let removed = try ctx.writeCollection(creating: nil) { (set: inout SetValue) throws(CommandError) -> Int in
-        var removed = 0
-        for index in 2..<args.count where set.remove(args[index]) { removed += 1 }
-        return removed
-    } ?? 0
-    ctx.noteDirty(removed)
-    ctx.out.integer(removed)
-}
+func sremCommand(_ ctx: CommandContext) throws(CommandError) { try ctx.removeMembers(SetValue.self) }
 
 func sismemberCommand(_ ctx: CommandContext) throws(CommandError) {
     try ctx.readCollection(SetValue.self) { set in ctx.out.integer(set?.contains(ctx.args[2]) == true ? 1 : 0) }

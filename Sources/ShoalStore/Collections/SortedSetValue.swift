@@ -4,7 +4,7 @@
 
 /// Redis's order of a sorted set: by score, then by member bytes (`sdscmp`).
 @inline(__always)
-func zsetPrecedes(_ score: Double, _ member: UnsafeRawBufferPointer, _ otherScore: Double, _ other: UnsafeRawBufferPointer)
+public func zsetPrecedes(_ score: Double, _ member: UnsafeRawBufferPointer, _ otherScore: Double, _ other: UnsafeRawBufferPointer)
     -> Bool
 {
     if score != otherScore { return score < otherScore }
@@ -467,8 +467,12 @@ public struct SortedTable: Sendable {
 
         private func insertEntry(_ member: UnsafeRawBufferPointer, score: Double) {
             if chunks.isEmpty {
-                chunks.append(Chunk())
+                // No chunk is ever empty: the first entry comes with its chunk.
+                let first = Chunk(scores: [score], members: [Array(member)])
+                chunks.append(first)
+                bytes += first.allocatedBytes
                 rebuildTree()
+                return
             }
             var (chunk, offset) = position(of: score, member)
             if chunks[chunk].members.count >= SortedTable.chunkLimit {
