@@ -244,7 +244,7 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
         "Fixtures/v2.shoal"
     ).path
 
-    /// What Fixtures/v2.shoal holds: every type, both encodings of each collection, binary fields, a deadline
+    /// What Fixtures/v2.shoal holds: every type, both encodings of each collection (lists have one), binary fields, a deadline
     /// far in the future, one long past, and a second database.
     static func versionTwoContents() -> [(database: Int, key: String, entry: Entry)] {
         let limits = EncodingLimits.standard
@@ -252,12 +252,20 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
         let large = HashValue(pairs: (0..<600).map { (Array("field\($0)".utf8), Array("value\($0)".utf8)) }, limits: limits)
         let ints = SetValue(members: [Array("1".utf8), Array("-70000".utf8), Array("5000000000".utf8)], limits: limits)
         let strings = SetValue(members: [Array("queue:default".utf8), [0, 1, 2]], limits: limits)
+        let jobs = ListValue(elements: (0..<300).map { Array("{\"job\":\($0)}".utf8) } + [[]], limits: limits)
+        let leaders = SortedSetValue(
+            entries: [(Array("alice".utf8), 42.5), (Array("bob".utf8), -.infinity), ([0xFF], 0.1)], limits: limits)
+        let ranks = SortedSetValue(
+            entries: (0..<200).map { (Array("player\($0)".utf8), Double($0 % 17)) }, limits: limits)
         return [
             (0, "text", Entry(value: .string(Array("hello".utf8)))),
             (0, "small-hash", Entry(value: .hash(small), expiresAt: 4_102_444_800_000)),
             (0, "large-hash", Entry(value: .hash(large))),
             (0, "int-set", Entry(value: .set(ints))),
             (3, "string-set", Entry(value: .set(strings))),
+            (0, "jobs", Entry(value: .list(jobs))),
+            (0, "small-zset", Entry(value: .sortedSet(leaders))),
+            (0, "large-zset", Entry(value: .sortedSet(ranks))),
             (0, "expired-set", Entry(value: .set(ints), expiresAt: 1_000)),
         ]
     }
@@ -279,7 +287,7 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
         let stats = try #require(
             try SnapshotReader.load(path: Self.fixtureV2, into: keyspace, now: currentTimeMilliseconds()))
         #expect(stats.formatVersion == 2)
-        #expect(stats.keys == 5)
+        #expect(stats.keys == 8)
         #expect(stats.expiredSkipped == 1)
         let all = contents(keyspace)
         for (database, key, entry) in Self.versionTwoContents() where key != "expired-set" {
@@ -288,7 +296,7 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
         let encodings = Self.versionTwoContents().compactMap { item -> String? in
             all["\(item.database)/\(Array(item.key.utf8))"]?.value.encodingName
         }
-        #expect(encodings == ["listpack", "hashtable", "intset", "hashtable"])
+        #expect(encodings == ["listpack", "hashtable", "intset", "hashtable", "quicklist", "listpack", "skiplist"])
     }
 
     @Test func persistedNumbersNeverChange() {
