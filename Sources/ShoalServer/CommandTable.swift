@@ -112,22 +112,25 @@ public struct Command: Sendable {
 struct CommandName: Hashable {
     let low: UInt64
     let high: UInt64
+    /// Bytes 16-23: only GEORADIUSBYMEMBER_RO (20) is longer than 16.
+    let extra: UInt64
 
     init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count > 0, bytes.count <= 16 else { return nil }
-        var low: UInt64 = 0
-        var high: UInt64 = 0
+        guard bytes.count > 0, bytes.count <= 24 else { return nil }
+        var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
         for index in 0..<bytes.count {
             var byte = bytes[index]
             if byte >= 65 && byte <= 90 { byte |= 0x20 }
-            if index < 8 {
-                low |= UInt64(byte) << UInt64(index * 8)
-            } else {
-                high |= UInt64(byte) << UInt64((index - 8) * 8)
+            let shifted = UInt64(byte) << UInt64((index % 8) * 8)
+            switch index / 8 {
+            case 0: words.0 |= shifted
+            case 1: words.1 |= shifted
+            default: words.2 |= shifted
             }
         }
-        self.low = low
-        self.high = high
+        low = words.0
+        high = words.1
+        extra = words.2
     }
 
     init?(_ text: String) {
@@ -187,7 +190,7 @@ public final class CommandTable: Sendable {
     /// The standard table of every command Shoal serves, from the command files.
     public static let standard = CommandTable(
         connectionCommands + stringCommands + hashCommands + setCommands + listCommands + sortedSetCommands
-            + keyCommands + expireCommands + serverCommands + persistenceCommands
+            + geoCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
             + objectCommands + transactionCommands)
 }
 

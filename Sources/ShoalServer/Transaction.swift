@@ -89,6 +89,13 @@ struct TransactionPlan {
                     for index in 3..<max(3, args.count - 1) where args.matches(index, "DB") {
                         if let target = validDatabase(args[index + 1]) { key(2, in: target) }
                     }
+                case "georadius", "georadiusbymember", "sort":
+                    // The STORE (STOREDIST) destination is a key wherever it appears.
+                    key(1, in: database)
+                    for index in 2..<max(2, args.count - 1)
+                    where args.matches(index, "STORE") || args.matches(index, "STOREDIST") {
+                        key(index + 1, in: database)
+                    }
                 case "flushdb", "dbsize", "keys", "scan", "randomkey":
                     ids += keyspace.allShardIDs(databases: [database])
                 case "flushall", "swapdb", "info", "save", "config|resetstat":
