@@ -112,13 +112,16 @@ enum Geo {
     }
 }
 
+/// C's printf of `values` with `format` (`%f` of 1e308 is 309 digits: the buffer is sized for it).
+func cFormat(_ format: String, _ values: [CVarArg]) -> [UInt8] {
+    var buffer = [CChar](repeating: 0, count: 1024)
+    let length = withVaList(values) { vsnprintf(&buffer, buffer.count, format, $0) }
+    return buffer[..<min(max(0, Int(length)), buffer.count - 1)].map { UInt8(bitPattern: $0) }
+}
+
 extension ReplyBuffer {
     /// A distance as Redis's addReplyDoubleDistance: four decimals.
-    mutating func distance(_ value: Double) {
-        var buffer = [CChar](repeating: 0, count: 128)
-        let length = withVaList([value]) { vsnprintf(&buffer, buffer.count, "%.4f", $0) }
-        bulk(buffer[..<Int(length)].map { UInt8(bitPattern: $0) })
-    }
+    mutating func distance(_ value: Double) { bulk(cFormat("%.4f", [value])) }
 
     /// A coordinate as addReplyHumanLongDouble.
     mutating func coordinate(_ value: Double) { bulk(formatLongDouble(LongDouble(value))) }
@@ -129,9 +132,7 @@ func validCoordinates(_ longitude: Double, _ latitude: Double) throws(CommandErr
     guard longitude >= Geo.longitudeRange.min, longitude <= Geo.longitudeRange.max,
         latitude >= Geo.latitudeRange.min, latitude <= Geo.latitudeRange.max
     else {
-        var buffer = [CChar](repeating: 0, count: 256)
-        let length = withVaList([longitude, latitude]) { vsnprintf(&buffer, buffer.count, "%f,%f", $0) }
-        let pair = String(decoding: buffer[..<Int(length)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let pair = String(decoding: cFormat("%f,%f", [longitude, latitude]), as: UTF8.self)
         throw CommandError("ERR invalid longitude,latitude pair \(pair)")
     }
 }
