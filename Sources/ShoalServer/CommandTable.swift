@@ -190,7 +190,7 @@ public final class CommandTable: Sendable {
     /// The standard table of every command Shoal serves, from the command files.
     public static let standard = CommandTable(
         connectionCommands + stringCommands + hashCommands + setCommands + listCommands + sortedSetCommands
-            + geoCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
+            + geoCommands + sortCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
             + objectCommands + transactionCommands)
 }
 

@@ -89,6 +89,9 @@ struct TransactionPlan {
                     for index in 3..<max(3, args.count - 1) where args.matches(index, "DB") {
                         if let target = validDatabase(args[index + 1]) { key(2, in: target) }
                     }
+                case "sort" where args.hasSortPattern, "sort_ro" where args.hasSortPattern:
+                    // BY and GET patterns read keys that no argument names: the whole database.
+                    ids += keyspace.allShardIDs(databases: [database])
                 case "georadius", "georadiusbymember", "sort":
                     // The STORE (STOREDIST) destination is a key wherever it appears.
                     key(1, in: database)
@@ -107,6 +110,11 @@ struct TransactionPlan {
         }
         if everything { ids = keyspace.allShardIDs(databases: 0..<databases) }
     }
+}
+
+extension Arguments {
+    /// Whether a SORT names BY or GET patterns (which read keys no argument names).
+    var hasSortPattern: Bool { (2..<max(2, count)).contains { matches($0, "BY") || matches($0, "GET") } }
 }
 
 extension Command {

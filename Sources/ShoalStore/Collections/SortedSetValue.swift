@@ -249,7 +249,8 @@ public enum SortedSetValue: Sendable {
         for (member, score) in entries { member.withUnsafeBytes { _ = set($0, score: score, limits: limits) } }
     }
 
-    private mutating func convertToTable() {
+    /// Converts a packed set to the table (SORT does this to its source, as Redis 7.0's zsetConvert).
+    public mutating func convertToTable() {
         guard case .packed = self else { return }
         var table = SortedTable()
         forEach(from: 0) { _, member, score in
