@@ -182,26 +182,27 @@ def normalized(command, reply):
     return reply
 
 
-COLLECTION_KEYS = ["h1", "h2", "s1", "s2", "s3", "str", "l1", "l2", "l3", "z1", "z2", "z3", "zl"]
+COLLECTION_KEYS = ["h1", "h2", "s1", "s2", "s3", "str", "l1", "l2", "l3", "z1", "z2", "z3"]
 SCORES = ["1", "2", "-1", "0", "1.5", "0.1", "inf", "-inf", "+inf", "x", "nan", " 1", "1e300", "0x10", "(1"]
 RANGES = ["-inf", "+inf", "(1", "1", "(0", "2.5", "x", "(", "", "(inf"]
 LEX = ["-", "+", "[a", "(a", "[c", "(m", "a", "[", "("]
 PLACES = [("13.361389", "38.115556", "Palermo"), ("15.087269", "37.502669", "Catania"), ("2.3522", "48.8566", "Paris"),
-          ("-0.1276", "51.5072", "London"), ("139.6917", "35.6895", "Tokyo"), ("-179.9", "-85.05", "edge"),
-          ("180", "85.05112878", "corner"), ("12.4964", "41.9028", "Rome"), ("0", "0", "zero"), ("181", "0", "bad")]
+          ("-0.1276", "51.5072", "London"), ("139.6917", "35.6895", "Tokyo"), ("12.4964", "41.9028", "Rome"),
+          ("0", "0", "zero"), ("181", "0", "bad"), ("0", "85.06", "bad-lat")]
 GEO_KEYS = ["g1", "g2"]
 
 
 def random_sort_command(rng):
-    key = rng.choice(["l1", "l2", "s1", "s2", "z1", "zl", "str", "h1", "nokey"])
+    key = rng.choice(["l1", "l2", "s1", "s2", "z1", "zl", "str", "h1", "nokey"])  # SORT only reads "zl"
     member = rng.choice(MEMBERS)
-    # SORT_RO leaves a small sorted set packed where Redis converts it (docs/COMPATIBILITY.md): not on zsets.
-    command = [rng.choice(["SORT", "SORT", "SORT_RO"] if key[0] != "z" else ["SORT"]), key]
+    command = [rng.choice(["SORT", "SORT", "SORT_RO"]), key]
     by = rng.choice([[], [], ["BY", "w_*"], ["BY", "nosort"], ["BY", "h_*->f"]])
     command += by
     for _ in range(rng.randrange(3)):
         command += ["GET", rng.choice(["#", "w_*", "h_*->f", "missing", "h_*->"])]
-    if rng.random() < 0.3:
+    # BY nosort keeps a set in its table's order, which differs between servers: no LIMIT with it (the replies
+    # are compared sorted). nosort with LIMIT and DESC on a list is checked in test_sorted_sets.py.
+    if rng.random() < 0.3 and by != ["BY", "nosort"]:
         command += ["LIMIT", rng.choice(["0", "1", "-1", "5", "x"]), rng.choice(["2", "-1", "0", "10"])]
     command += rng.choice([[], ["ASC"], ["DESC"]])
     if not by and rng.random() < 0.4:
@@ -215,6 +216,9 @@ def random_sort_command(rng):
 def random_geo_command(rng):
     key, other = rng.choice(GEO_KEYS), rng.choice(GEO_KEYS + ["str"])
     lon, lat, place = rng.choice(PLACES)
+    # No place near a pole or across the antimeridian from another: there Redis's search boxes miss members
+    # that are within the radius, and Shoal doesn't (docs/COMPATIBILITY.md).
+    center_lon, center_lat, _ = rng.choice(PLACES[:7])
     unit = rng.choice(["m", "km", "ft", "mi", "KM", "yd"])
     radius = rng.choice(["100", "500", "1000", "5000", "0", "-1", "x"])
     member = rng.choice([p[2] for p in PLACES] + ["nope"])
@@ -224,14 +228,17 @@ def random_geo_command(rng):
         ["GEOADD", key, lon, lat, place], ["GEOADD", key, rng.choice(["NX", "XX", "CH"]), lon, lat, place],
         ["GEOADD", key, lon, lat], ["GEODIST", key, member, rng.choice(PLACES)[2], unit], ["GEODIST", key, member, place],
         ["GEOHASH", key, member, place], ["GEOPOS", key, member, place],
-        ["GEORADIUS", key, lon, lat, radius, unit] + withs + order,
-        ["GEORADIUS_RO", key, lon, lat, radius, unit] + order,
+        ["GEORADIUS", key, center_lon, center_lat, radius, unit] + withs + order,
+        ["GEORADIUS_RO", key, center_lon, center_lat, radius, unit] + order, ["GEORADIUS", key, lon, lat, "x", "km"],
         ["GEORADIUSBYMEMBER", key, member, radius, unit] + withs + order,
-        ["GEORADIUS", key, lon, lat, radius, "km", "STORE", other], ["GEORADIUS", key, lon, lat, radius, "km", "STOREDIST", other],
+        ["GEORADIUS", key, center_lon, center_lat, radius, "km", "STORE", other],
+        ["GEORADIUS", key, center_lon, center_lat, radius, "km", "STOREDIST", other],
         ["GEOSEARCH", key, "FROMMEMBER", member, "BYRADIUS", radius, unit] + withs + order,
-        ["GEOSEARCH", key, "FROMLONLAT", lon, lat, "BYBOX", radius, rng.choice(["500", "2000"]), unit] + withs + order,
+        ["GEOSEARCH", key, "FROMLONLAT", center_lon, center_lat, "BYBOX", radius, rng.choice(["500", "2000"]), unit]
+        + withs + order,
         ["GEOSEARCH", key, "BYRADIUS", radius, unit], ["GEOSEARCH", key, "FROMMEMBER", member],
-        ["GEOSEARCHSTORE", other, key, "FROMLONLAT", lon, lat, "BYRADIUS", radius, "km"] + rng.choice([[], ["STOREDIST"]]),
+        ["GEOSEARCHSTORE", other, key, "FROMLONLAT", center_lon, center_lat, "BYRADIUS", radius, "km"]
+        + rng.choice([[], ["STOREDIST"]]),
         ["ZRANGE", key, "0", "-1", "WITHSCORES"], ["ZRANGE", other, "0", "-1", "WITHSCORES"],
     ])
 FIELDS = ["f1", "f2", "f3", "f4", "f5", "f6", "1", "2", "-3", "0", "9223372036854775807", "07", "x" * 70]
@@ -281,11 +288,13 @@ def random_collection_command(rng):
         ["BLMOVE", key, other, "RIGHT", "LEFT", "0.01"], ["BRPOPLPUSH", key, other, "0.01"],
         ["BLMPOP", "0.01", "2", key, other, "LEFT", "COUNT", "2"],
     ]
-    # Sorted sets. "zl" always gets score 0, so that the BYLEX commands (defined for equal scores) mean the same.
-    score = "0" if key == "zl" else rng.choice(SCORES)
-    lexkey = rng.choice(["zl", "zl", key])
+    # Sorted sets. Only ZADD zl 0 ... writes "zl", so the BYLEX commands (defined for equal scores) run on a
+    # set whose scores are all equal.
+    score = rng.choice(SCORES)
+    lexkey = "zl"
     choices += [
         ["ZADD", key, score, member], ["ZADD", key, score, member, rng.choice(SCORES), rng.choice(MEMBERS)],
+        ["ZADD", "zl", "0", member, "0", rng.choice(MEMBERS)], ["ZADD", "zl", "0", member], ["ZREM", "zl", member],
         ["ZADD", key, rng.choice(["NX", "XX", "GT", "LT", "CH", "INCR"]), score, member],
         ["ZADD", key, "XX", "CH", "GT", score, member], ["ZADD", key, "NX", "XX", score, member],
         ["ZADD", key, "INCR", score, member, score, member], ["ZADD", key, score],

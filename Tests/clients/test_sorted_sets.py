@@ -3,6 +3,7 @@ set polled by score (Celery, Sidekiq), BZPOPMIN workers woken across event loops
 import threading
 import time
 
+import pytest
 import redis
 
 from conftest import ShoalProcess
@@ -86,3 +87,23 @@ def test_sorted_sets_survive_a_restart(start_shoal, tmp_path):
     assert r.zrange("small", 0, -1, withscores=True) == [("b", float("-inf")), ("a", 1.5)]
     assert r.zrange("large", 0, -1, withscores=True) == [(f"m{i}", i / 3) for i in range(500)]
     assert r.object("encoding", "small") == "listpack" and r.object("encoding", "large") == "skiplist"
+
+
+def test_sort_by_and_get_patterns(shoal):
+    r = redis.Redis(port=shoal.port, decode_responses=True)
+    r.rpush("ids", 3, 1, 2)
+    r.mset({"weight_1": 30, "weight_2": 10, "weight_3": 20})
+    for i, name in ((1, "one"), (2, "two"), (3, "three")):
+        r.hset(f"user:{i}", mapping={"name": name})
+    assert r.sort("ids") == ["1", "2", "3"] and r.sort("ids", desc=True) == ["3", "2", "1"]
+    assert r.sort("ids", by="weight_*") == ["2", "3", "1"]
+    assert r.sort("ids", by="weight_*", get=["#", "user:*->name"]) == ["2", "two", "3", "three", "1", "one"]
+    # BY nosort keeps a list's own order; DESC and LIMIT apply to it from the end.
+    assert r.sort("ids", by="nosort") == ["3", "1", "2"]
+    assert r.sort("ids", by="nosort", desc=True, start=1, num=2) == ["1", "3"]
+    assert r.sort("ids", by="weight_*", store="sorted") == 3 and r.lrange("sorted", 0, -1) == ["2", "3", "1"]
+    r.rpush("words", "pear", "apple", "fig")
+    assert r.sort("words", alpha=True) == ["apple", "fig", "pear"]
+    with pytest.raises(redis.ResponseError, match="can't be converted into double"):
+        r.sort("words")
+    assert r.execute_command("SORT_RO", "ids", "LIMIT", "0", "2") == ["1", "2"]

@@ -1,6 +1,10 @@
 import RESP
 import ShoalStore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 // SORT and SORT_RO (Redis 7.0's sort.c) over lists, sets and sorted sets. BY and GET patterns read other keys
 // of the database, which no argument names: with a pattern, SORT holds every shard of the database (as Redis,
 // single-threaded, sees one instant); without one, only the key's and the STORE destination's.
@@ -97,6 +101,9 @@ private func sortGeneric(_ ctx: CommandContext, readOnly: Bool) throws(CommandEr
     let database = ctx.database
     let limits = ctx.limits
     let usesPatterns = options.by != nil || !options.gets.isEmpty
+    // SORT_RO converts a packed sorted set too (Redis 7.0 does), so it write-locks as well, except inside an
+    // EXEC that planned it as a read (there it leaves the encoding alone).
+    let exclusive = !readOnly || !ctx.store.isHeld
     let body = { (group: ShardGroup) throws(CommandError) -> [[UInt8]?] in
         // The elements, in the collection's own order.
         var elements: [[UInt8]] = []
@@ -117,9 +124,9 @@ private func sortGeneric(_ ctx: CommandContext, readOnly: Bool) throws(CommandEr
             }
             return true
         }
-        // Redis 7.0's SORT converts a packed sorted set it sorts ("destructively convert encoded sorted sets
-        // for SORT"); SORT_RO runs under read locks here and leaves it as it is (docs/COMPATIBILITY.md).
-        if found && isSortedSet && !readOnly {
+        // Redis 7.0's SORT and SORT_RO convert a packed sorted set they sort ("destructively convert encoded
+        // sorted sets for SORT").
+        if found && isSortedSet && exclusive {
             group.withTable(database: database, hash: key.hash) { table in
                 if let index = table.lookupForWrite(key, now: ctx.now) {
                     _ = table.modifySortedSet(at: index) { $0.convertToTable() }
@@ -141,7 +148,7 @@ private func sortGeneric(_ ctx: CommandContext, readOnly: Bool) throws(CommandEr
                 } ?? element
                 var score = 0.0
                 if !options.alpha, let sortKey {
-                    guard let value = sortKey.withUnsafeBytes({ ScoreBound.strictDouble($0) }) else {
+                    guard let value = sortKey.withUnsafeBytes({ sortScore($0) }) else {
                         throw .sortScoreNotDouble
                     }
                     score = value
@@ -170,8 +177,8 @@ private func sortGeneric(_ ctx: CommandContext, readOnly: Bool) throws(CommandEr
                 return descending ? order > 0 : order < 0
             }
             elements = keyed.map(\.element)
-        } else if isSortedSet && options.descending {
-            elements.reverse()  // BY nosort DESC on a sorted set: by score, descending
+        } else if !isSet && options.descending {
+            elements.reverse()  // BY nosort DESC on a list or sorted set: its own order, from the end
         }
         // LIMIT, with Redis's clamping.
         let length = Int64(elements.count)
@@ -207,10 +214,10 @@ private func sortGeneric(_ ctx: CommandContext, readOnly: Bool) throws(CommandEr
     }
     let output: [[UInt8]?]
     if usesPatterns {
-        output = try ctx.store.withDatabases([database], exclusive: !readOnly, body)
+        output = try ctx.store.withDatabases([database], exclusive: exclusive, body)
     } else {
         let hashes = [key.hash] + (destination.map { [$0.hash] } ?? [])
-        output = try ctx.store.withKeys(database: database, hashes: hashes, exclusive: !readOnly, body)
+        output = try ctx.store.withKeys(database: database, hashes: hashes, exclusive: exclusive, body)
     }
     if destination != nil {
         ctx.noteDirty()
@@ -223,11 +230,18 @@ private func sortGeneric(_ ctx: CommandContext, readOnly: Bool) throws(CommandEr
     }
 }
 
-extension ScoreBound {
-    /// A number SORT can sort by: strtod over all the bytes, not NaN (Redis's sortCommandGeneric).
-    static func strictDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
-        guard let bound = ScoreBound(bytes), !bound.exclusive else { return nil }
-        return bound.value
+/// A number SORT can sort by, read as Redis's sortCommandGeneric reads it: C's strtod over the value as a C
+/// string (so it stops at a NUL byte), which must end there, without overflow, and not be NaN.
+func sortScore(_ bytes: UnsafeRawBufferPointer) -> Double? {
+    var text = Array(bytes)
+    text.append(0)
+    return text.withUnsafeBufferPointer { buffer -> Double? in
+        let start = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+        var end: UnsafeMutablePointer<CChar>?
+        errno = 0
+        let value = strtod(start, &end)
+        guard let end, end.pointee == 0, errno != ERANGE, !value.isNaN else { return nil }
+        return value
     }
 }
 

@@ -96,6 +96,17 @@ enum LexBound {
         }
     }
 
+    /// Whether [self, maximum] can hold nothing (sdscmplex(min, max) > 0, or equal with an exclusive end).
+    func excludesEverything(below maximum: LexBound) -> Bool {
+        switch (self, maximum) {
+        case (.maximum, _), (_, .minimum): return true
+        case (.minimum, _), (_, .maximum): return false
+        case (.member(let low, let lowExclusive), .member(let high, let highExclusive)):
+            let order = low.withUnsafeBytes { a in high.withUnsafeBytes { b in compareBytes(a, b) } }
+            return order > 0 || (order == 0 && (lowExclusive || highExclusive))
+        }
+    }
+
     func admitsAsMaximum(_ member: UnsafeRawBufferPointer) -> Bool {
         switch self {
         case .minimum: return false
@@ -285,6 +296,23 @@ enum ZRange {
             }
             return reverse ? selected.reversed() : selected
         case .lex(let minimum, let maximum):
+            // Redis's zslIsInLexRange: an empty range, a last member below the minimum or a first one above the
+            // maximum mean nothing, before any search (it matters only when scores differ, where BYLEX is
+            // undefined; this is Redis's answer then).
+            guard count > 0, !minimum.excludesEverything(below: maximum) else { return [] }
+            var lastMember: [UInt8] = []
+            var firstMember: [UInt8] = []
+            zset.forEach(from: count - 1) { _, member, _ in
+                lastMember = Array(member)
+                return false
+            }
+            zset.forEach(from: 0) { _, member, _ in
+                firstMember = Array(member)
+                return false
+            }
+            guard lastMember.withUnsafeBytes({ minimum.admitsAsMinimum($0) }),
+                firstMember.withUnsafeBytes({ maximum.admitsAsMaximum($0) })
+            else { return [] }
             var first = 0
             if case .member(let bound, let exclusive) = minimum {
                 first = bound.withUnsafeBytes { zset.firstRank(memberAbove: $0, inclusive: !exclusive) }
