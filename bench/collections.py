@@ -4,7 +4,10 @@
 1. memory: RSS growth for N small hashes of 5 fields (`hash:%06d`, fields field1..field5, 14-byte values),
    and the same for small integer sets;
 2. snapshot latency: one client doing HSET on random fields of a 1,000,000-field hash, one request at a time,
-   while a BGSAVE runs; the worst and p99 latency before and during the save.
+   while a BGSAVE runs; the worst and p99 latency before and during the save;
+3. throughput (`--throughput`): redis-benchmark LPUSH, LPOP, ZADD and ZRANGE at pipeline 1 and 16, the server
+   alone on CPU 0 (Shoal with one I/O thread), redis-benchmark on CPU 1, the servers alternating, medians of
+   `--rounds`; and the wake-up latency of a blocked BRPOP (push on one connection, the reply on another).
 
 Both servers are started here (persistence to a temporary directory, loopback only) and stopped by PID.
 Usage: bench/collections.py [--shoal PATH] [--hashes N] [--fields N] [--out FILE]
@@ -13,6 +16,7 @@ import argparse
 import os
 import random
 import shutil
+import statistics
 import socket
 import subprocess
 import tempfile
@@ -152,6 +156,100 @@ def snapshot_latency(kind, binary, directory, fields):
         proc.wait(timeout=60)
 
 
+def start_pinned(kind, binary, directory):
+    port = free_port()
+    if kind == "shoal":
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "",
+                "--io-threads", "1"]
+    else:
+        args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "",
+                "--appendonly", "no"]
+    proc = subprocess.Popen(["taskset", "-c", "0"] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{kind} did not start")
+
+
+def benchmark(port, test, pipeline):
+    requests = 200000 if pipeline == 1 else 1000000
+    base = ["taskset", "-c", "1", "redis-benchmark", "-p", str(port), "-c", "50", "-n", str(requests), "-P",
+            str(pipeline), "-q", "--csv"]
+    if test == "zrange":
+        command = base + ["ZRANGE", "myzset", "0", "9", "WITHSCORES"]
+    else:
+        command = base + ["-t", test, "-r", "100000"]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout
+    for line in output.splitlines():
+        fields = [f.strip('"') for f in line.split(",")]
+        if len(fields) >= 2 and fields[1].replace(".", "").isdigit():
+            return float(fields[1])
+    raise RuntimeError(f"no result from redis-benchmark: {output}")
+
+
+def wake_latency(port, rounds=200):
+    """Milliseconds from LPUSH to the blocked BRPOP's reply, median and worst."""
+    import threading
+    waiter, pusher = Client(port), Client(port)
+    latencies = []
+    for index in range(rounds):
+        done = {}
+
+        def wait():
+            waiter.sock.sendall(encode("BRPOP", "wake", "5"))
+            data = b""
+            while data.count(b"\r\n") < 5:
+                data += waiter.sock.recv(65536)
+            done["at"] = time.perf_counter()
+
+        thread = threading.Thread(target=wait)
+        thread.start()
+        time.sleep(0.002)  # let the BRPOP block first
+        pushed = time.perf_counter()
+        pusher.call("LPUSH", "wake", str(index))
+        thread.join()
+        latencies.append((done["at"] - pushed) * 1000)
+    return statistics.median(latencies), max(latencies)
+
+
+def throughput(binary, rounds):
+    directory = tempfile.mkdtemp(prefix="shoal-collections-")
+    tests = [("lpush", 1), ("lpop", 1), ("zadd", 1), ("zrange", 1), ("lpush", 16), ("lpop", 16), ("zadd", 16),
+             ("zrange", 16)]
+    results = {(kind, test, pipeline): [] for kind in ("shoal", "redis") for test, pipeline in tests}
+    wakes = {"shoal": [], "redis": []}
+    try:
+        for _ in range(rounds):
+            for kind in ("shoal", "redis"):
+                proc, port = start_pinned(kind, binary, directory)
+                try:
+                    for test, pipeline in tests:
+                        if test == "lpop":
+                            benchmark(port, "lpush", pipeline)  # something to pop
+                        results[(kind, test, pipeline)].append(benchmark(port, test, pipeline))
+                    wakes[kind].append(wake_latency(port))
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=60)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    lines = ["| redis-benchmark, 50 clients | Shoal req/s | redis-server req/s | Shoal/Redis |", "| --- | --- | --- | --- |"]
+    for test, pipeline in tests:
+        s = statistics.median(results[("shoal", test, pipeline)])
+        r = statistics.median(results[("redis", test, pipeline)])
+        lines.append(f"| {test.upper()} P{pipeline} | {s:,.0f} | {r:,.0f} | {s / r:.2f} |")
+    for kind in ("shoal", "redis"):
+        median = statistics.median(w[0] for w in wakes[kind])
+        worst = max(w[1] for w in wakes[kind])
+        lines.append(f"| BRPOP wake-up ({kind}), median / max of 200 | {median:.3f} ms / {worst:.3f} ms | | |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--shoal", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release",
@@ -159,7 +257,16 @@ def main():
     parser.add_argument("--hashes", type=int, default=200000)
     parser.add_argument("--fields", type=int, default=1000000)
     parser.add_argument("--out")
+    parser.add_argument("--throughput", action="store_true", help="only the throughput and wake-up part")
+    parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args()
+    if options.throughput:
+        report = throughput(options.shoal, options.rounds)
+        print(report)
+        if options.out:
+            with open(options.out, "w") as out:
+                out.write(report + "\n")
+        return
     directory = tempfile.mkdtemp(prefix="shoal-collections-")
     lines = ["| | Shoal | redis-server | Shoal/Redis |", "| --- | --- | --- | --- |"]
     try:

@@ -359,6 +359,24 @@ private func contents(_ set: SetValue) -> Set<String> {
         #expect(backwards == ordered().map(\.0).reversed())
     }
 
+    /// A copy (a snapshot's) never sees later writes, and a write copies the chunk it touches, not the set.
+    @Test func tableCopiesAreIndependentAndBounded() {
+        var live = SortedSetValue()
+        for index in 0..<20000 { _ = withBytes("m\(index)") { live.set($0, score: Double(index), limits: .standard) } }
+        let snapshot = live
+        _ = withBytes("m5") { live.set($0, score: 5.5, limits: .standard) }
+        _ = withBytes("m19999") { live.remove($0) }
+        #expect(withBytes("m5") { snapshot.score(of: $0) } == 5 && snapshot.count == 20000)
+        #expect(withBytes("m5") { live.score(of: $0) } == 5.5 && live.count == 19999)
+        guard case .table(let before) = snapshot, case .table(let after) = live else {
+            Issue.record("expected tables")
+            return
+        }
+        let shared = Set(before.chunkAddresses())
+        #expect(after.chunkAddresses().count > 100)
+        #expect(after.chunkAddresses().filter { !shared.contains($0) }.count <= 2)
+    }
+
     @Test func packedUntilRedisThresholds() {
         var zset = SortedSetValue()
         for index in 0..<128 { _ = withBytes("member\(index)") { zset.set($0, score: Double(index), limits: .standard) } }

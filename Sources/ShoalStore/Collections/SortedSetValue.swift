@@ -346,6 +346,11 @@ public struct SortedTable: Sendable {
         if !isKnownUniquelyReferenced(&storage) { storage = Storage(copying: storage) }
     }
 
+    /// Where each chunk's scores are: tests check which chunks two copies still share.
+    func chunkAddresses() -> [UnsafeRawPointer?] {
+        storage.chunks.map { $0.scores.withUnsafeBytes { $0.baseAddress } }
+    }
+
     struct Chunk: Sendable {
         var scores: [Double] = []
         var members: [[UInt8]] = []
