@@ -89,6 +89,19 @@ public struct ReplyBuffer: Sendable {
 
     /// A double: `,1.5` in RESP3, a bulk string in RESP2, formatted as Redis's `%.17g`.
     public mutating func double(_ value: Double) {
+        // Integral values below 1e17 are what %.17g prints as plain digits: no formatter needed (the common case
+        // for scores: ZRANGE WITHSCORES spent most of its time in vsnprintf before this).
+        if value == value.rounded(.towardZero), abs(value) < 1e17, !(value == 0 && value.sign == .minus) {
+            let integer = Int64(value)
+            if isResp3 {
+                bytes.append(UInt8(ascii: ","))
+                bytes.appendDecimal(integer)
+                crlf()
+            } else {
+                withDecimalBytes(integer) { bulk($0) }
+            }
+            return
+        }
         let text = formatDouble(value)
         if isResp3 {
             bytes.append(UInt8(ascii: ","))

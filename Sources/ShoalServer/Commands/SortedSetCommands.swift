@@ -28,6 +28,8 @@ extension CommandError {
 /// A score as ZADD reads it (Redis's getDoubleFromObject: strtod over all the bytes, no leading space, no NaN,
 /// no overflow or underflow).
 func parseScore(_ bytes: UnsafeRawBufferPointer) -> Double? {
+    // Most scores are integers: exact as doubles below 2^53, and what strtod would read.
+    if let integer = parseInt64(bytes), integer.magnitude < 1 << 53 { return Double(integer) }
     guard bytes.count > 0, bytes.count < 5120, bytes[0] != 0x20, !(0x09...0x0D).contains(bytes[0]) else { return nil }
     var text = Array(bytes)
     text.append(0)

@@ -353,14 +353,31 @@ public struct ListValue: Sendable {
 
         mutating func insert(_ element: UnsafeRawBufferPointer, at index: Int) {
             let position = index == count ? bytes.count : offset(of: index)
-            var encoded: [UInt8] = []
-            encoded.reserveCapacity(element.count + 2 * PackedList.varintLength(element.count))
-            Self.appendVarint(element.count, to: &encoded)
-            encoded.append(contentsOf: element)
-            var back: [UInt8] = []
-            Self.appendVarint(element.count, to: &back)
-            encoded.append(contentsOf: back.reversed())
-            if position == bytes.count { bytes.append(contentsOf: encoded) } else { bytes.insert(contentsOf: encoded, at: position) }
+            let lengthBytes = PackedList.varintLength(element.count)
+            let total = element.count + 2 * lengthBytes
+            // Open a gap (one move of the tail, no temporary arrays), then write length, bytes, length backwards.
+            if position == bytes.count {
+                bytes.append(contentsOf: repeatElement(0, count: total))
+            } else {
+                bytes.insert(contentsOf: repeatElement(0, count: total), at: position)
+            }
+            bytes.withUnsafeMutableBytes { raw in
+                let start = raw.baseAddress! + position
+                _ = PackedList.writeVarint(element.count, into: start)
+                if element.count > 0 {
+                    (start + lengthBytes).copyMemory(from: element.baseAddress!, byteCount: element.count)
+                }
+                // The backward copy: the same varint bytes, last first.
+                var value = element.count
+                var cursor = start + total - 1
+                while true {
+                    let more = value >= 0x80
+                    cursor.storeBytes(of: UInt8(truncatingIfNeeded: value) | (more ? 0x80 : 0), as: UInt8.self)
+                    value >>= 7
+                    if !more { break }
+                    cursor -= 1
+                }
+            }
             count += 1
         }
 
