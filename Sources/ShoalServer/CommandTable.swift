@@ -115,6 +115,13 @@ struct CommandName: Hashable {
     /// Bytes 16-23: only GEORADIUSBYMEMBER_RO (20) is longer than 16.
     let extra: UInt64
 
+    // Hashes the first 16 bytes only (every lookup hashes argv[0]; the rare longer names differ there too or
+    // are told apart by ==).
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(low)
+        hasher.combine(high)
+    }
+
     init?(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0, bytes.count <= 24 else { return nil }
         var words: (UInt64, UInt64, UInt64) = (0, 0, 0)

@@ -372,6 +372,12 @@ public struct ShardTable: Sendable {
     public mutating func setString(at index: Int, _ bytes: UnsafeRawBufferPointer) {
         signalModified(index)
         let offset = nodes[index].inline.valueOffset
+        // The common case, inline to inline: nothing out of line to take apart.
+        if case nil = nodes[index].spill, bytes.count <= InlineBytes.capacity - offset {
+            nodes[index].inline.store(bytes, at: offset)
+            nodes[index].inline.valueLength = UInt8(bytes.count)
+            return
+        }
         var previous = nodes[index].longValue.take()
         entryBytes -= Self.valueBytes(previous)
         if bytes.count <= InlineBytes.capacity - offset {
