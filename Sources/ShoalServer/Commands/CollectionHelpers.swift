@@ -91,6 +91,27 @@ extension ShardTable {
     }
 }
 
+extension ShardGroup {
+    /// The collection of type `C` at `key` (nil when absent or expired); WRONGTYPE for another type.
+    func readCollection<C: StoredCollection>(
+        _ type: C.Type, _ database: Int, _ key: KeyView, now: Milliseconds
+    ) throws(CommandError) -> C? {
+        try readTable(database: database, hash: key.hash) { table throws(CommandError) -> C? in
+            guard let index = table.lookup(key, now: now) else { return nil }
+            return try table.collection(C.self, at: index)
+        }
+    }
+
+    /// A STORE command's destination: replaced by `value`, or deleted when the result is empty (nil), as
+    /// Redis's SINTERSTORE, ZUNIONSTORE, ZRANGESTORE, GEOSEARCHSTORE and SORT ... STORE all do.
+    func store(_ value: Value?, at destination: KeyView, database: Int, now: Milliseconds) {
+        withTable(database: database, hash: destination.hash) { table in
+            if let index = table.lookupForWrite(destination, now: now) { table.remove(at: index) }
+            if let value { table.insert(destination, value: value, now: now) }
+        }
+    }
+}
+
 extension CommandContext {
     /// The encoding thresholds in force (hash-max-listpack-*, set-max-intset-entries).
     var limits: EncodingLimits { client.settings.current.encodingLimits }
@@ -154,6 +175,19 @@ extension CommandContext {
             index += 2
         }
         return count
+    }
+
+    /// The `LIMIT n` option (n >= 0; 0: no limit) from `start` on (SINTERCARD, ZINTERCARD).
+    func optionalLimit(from start: Int) throws(CommandError) -> Int {
+        var limit = 0
+        var index = start
+        while index < args.count {
+            guard args.matches(index, "LIMIT"), index + 1 < args.count else { throw .syntax }
+            guard let value = parseInt64(args[index + 1]), value >= 0 else { throw .limitNegative }
+            limit = Int(value)
+            index += 2
+        }
+        return limit
     }
 
     /// The `numkeys key [key ...]` at `start`: the keys' end (exclusive), with Redis 7.0's LMPOP/ZMPOP texts.

@@ -165,24 +165,8 @@ func geoaddCommand(_ ctx: CommandContext) throws(CommandError) {
         try validCoordinates(longitude, latitude)
         entries.append((position + 2, Double(Geo.encode(longitude: longitude, latitude: latitude))))
     }
-    let limits = ctx.limits
-    let result = try ctx.writeCollection(creating: xx ? nil : { SortedSetValue() }) {
-        (zset: inout SortedSetValue) throws(CommandError) -> Int in
-        var added = 0
-        var changed = 0
-        for entry in entries {
-            let member = args[entry.member]
-            if let current = zset.score(of: member) {
-                if nx || current == entry.score { continue }
-                zset.set(member, score: entry.score, limits: limits)
-                changed += 1
-            } else if !xx {
-                zset.set(member, score: entry.score, limits: limits)
-                added += 1
-            }
-        }
-        return ch ? added + changed : added
-    } ?? 0
+    let outcome = try applyScores(ctx, entries, ZaddFlags(nx: nx, xx: xx))
+    let result = ch ? outcome.added + outcome.changed : outcome.added
     ctx.noteDirty(result)
     ctx.out.integer(result)
 }
@@ -434,11 +418,7 @@ private func geoSearch(_ ctx: CommandContext, flavor: String, readOnly: Bool, se
     let (search, results) = try ctx.store.withKeys(
         database: ctx.database, hashes: hashes, exclusive: !storeCandidates.isEmpty
     ) { group throws(CommandError) -> (GeoSearch, [(member: [UInt8], distance: Double, score: Double)]) in
-        let zset = try group.readTable(database: ctx.database, hash: source.hash) {
-            table throws(CommandError) -> SortedSetValue? in
-            guard let index = table.lookup(source, now: ctx.now) else { return nil }
-            return try table.collection(SortedSetValue.self, at: index)
-        }
+        let zset = try group.readCollection(SortedSetValue.self, ctx.database, source, now: ctx.now)
         var search = try parseGeoSearch(ctx, flavor: flavor, keyIndex: keyIndex, allowStore: !readOnly, zset: zset)
         if searchStore { search.storeKey = 1 }
         var results: [(member: [UInt8], distance: Double, score: Double)] = []
@@ -446,15 +426,10 @@ private func geoSearch(_ ctx: CommandContext, flavor: String, readOnly: Bool, se
             results = runGeoSearch(zset, search, center: (longitude, latitude))
         }
         if let storeIndex = search.storeKey {
-            let destination = args.key(storeIndex)
-            let entries = results.map { ($0.member, search.storeDistances ? $0.distance / search.unit : $0.score) }
-            group.withTable(database: ctx.database, hash: destination.hash) { table in
-                if let found = table.lookupForWrite(destination, now: ctx.now) { table.remove(at: found) }
-                if !entries.isEmpty {
-                    table.insert(
-                        destination, value: .sortedSet(SortedSetValue(entries: entries, limits: limits)), now: ctx.now)
-                }
+            let entries = results.map {
+                (member: $0.member, score: search.storeDistances ? $0.distance / search.unit : $0.score)
             }
+            group.store(entries.storedSortedSet(limits), at: args.key(storeIndex), database: ctx.database, now: ctx.now)
         }
         return (search, results)
     }

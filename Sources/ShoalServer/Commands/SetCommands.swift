@@ -103,9 +103,9 @@ func smoveCommand(_ ctx: CommandContext) throws(CommandError) {
     let moved = try ctx.store.withKeys(database: database, hashes: [source.hash, destination.hash], exclusive: true) {
         group throws(CommandError) -> Bool in
         // Redis's order: a missing source is 0 whatever the destination; then both types; then the move.
-        let sourceSet = try group.readSet(database, source, now: ctx.now)
+        let sourceSet = try group.readCollection(SetValue.self, database, source, now: ctx.now)
         guard let sourceSet else { return false }
-        _ = try group.readSet(database, destination, now: ctx.now)
+        _ = try group.readCollection(SetValue.self, database, destination, now: ctx.now)
         if source.matches(destination) { return sourceSet.contains(member) }
         guard sourceSet.contains(member) else { return false }
         try group.withTable(database: database, hash: source.hash) { table throws(CommandError) in
@@ -131,15 +131,6 @@ extension KeyView {
     }
 }
 
-extension ShardGroup {
-    /// The set at `key` (nil when absent or expired); WRONGTYPE for another type.
-    func readSet(_ database: Int, _ key: KeyView, now: Milliseconds) throws(CommandError) -> SetValue? {
-        try readTable(database: database, hash: key.hash) { table throws(CommandError) -> SetValue? in
-            guard let index = table.lookup(key, now: now) else { return nil }
-            return try table.collection(SetValue.self, at: index)
-        }
-    }
-}
 
 // MARK: - Intersection, union, difference
 
@@ -179,7 +170,7 @@ extension CommandContext {
     /// The keys at arguments `range`, their sets read together under the shards' locks.
     func readSets(_ range: Range<Int>, group: ShardGroup) throws(CommandError) -> [SetValue?] {
         var sets: [SetValue?] = []
-        for index in range { sets.append(try group.readSet(database, args.key(index), now: now)) }
+        for index in range { sets.append(try group.readCollection(SetValue.self, database, args.key(index), now: now)) }
         return sets
     }
 
@@ -201,10 +192,9 @@ extension CommandContext {
         let stored = try store.withKeys(database: database, hashes: hashes, exclusive: true) {
             group throws(CommandError) -> Int in
             let members = combine(try readSets(2..<args.count, group: group), operation)
-            group.withTable(database: database, hash: destination.hash) { table in
-                if let index = table.lookupForWrite(destination, now: now) { table.remove(at: index) }
-                if !members.isEmpty { table.insert(destination, value: .set(SetValue(members: members, limits: limits)), now: now) }
-            }
+            group.store(
+                members.isEmpty ? nil : .set(SetValue(members: members, limits: limits)), at: destination,
+                database: database, now: now)
             return members.count
         }
         noteDirty()
@@ -222,18 +212,8 @@ func sdiffstoreCommand(_ ctx: CommandContext) throws(CommandError) { try ctx.sto
 /// SINTERCARD numkeys key [key ...] [LIMIT limit], checked in Redis 7.0's order.
 func sintercardCommand(_ ctx: CommandContext) throws(CommandError) {
     let args = ctx.args
-    // Redis's getRangeLongFromObjectOrReply with a message: the same text for "x" and for 0.
-    guard let numkeys = parseInt64(args[1]), numkeys >= 1 else { throw .numkeysNotPositive }
-    guard numkeys <= Int64(args.count - 2) else { throw .numkeysTooLarge }
-    let end = 2 + Int(numkeys)
-    var limit = 0
-    var index = end
-    while index < args.count {
-        guard args.matches(index, "LIMIT"), index + 1 < args.count else { throw .syntax }
-        guard let value = parseInt64(args[index + 1]), value >= 0 else { throw .limitNegative }
-        limit = Int(value)
-        index += 2
-    }
+    let end = try ctx.numkeysEnd(at: 1)
+    let limit = try ctx.optionalLimit(from: end)
     let hashes = (2..<end).map { args.key($0).hash }
     let count = try ctx.store.withKeys(database: ctx.database, hashes: hashes, exclusive: false) {
         group throws(CommandError) in combine(try ctx.readSets(2..<end, group: group), .intersection, limit: limit).count

@@ -1,10 +1,6 @@
 import RESP
 import ShoalStore
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 // SORT and SORT_RO (Redis 7.0's sort.c) over lists, sets and sorted sets. BY and GET patterns read other keys
 // of the database, which no argument names: with a pattern, SORT holds every shard of the database (as Redis,
 // single-threaded, sees one instant); without one, only the key's and the STORE destination's.
@@ -203,12 +199,9 @@ private func sortGeneric(_ ctx: CommandContext, readOnly: Bool) throws(CommandEr
         }
         if let destination {
             let stored = output.map { $0 ?? [] }
-            group.withTable(database: database, hash: destination.hash) { table in
-                if let index = table.lookupForWrite(destination, now: ctx.now) { table.remove(at: index) }
-                if !stored.isEmpty {
-                    table.insert(destination, value: .list(ListValue(elements: stored, limits: limits)), now: ctx.now)
-                }
-            }
+            group.store(
+                stored.isEmpty ? nil : .list(ListValue(elements: stored, limits: limits)), at: destination,
+                database: database, now: ctx.now)
         }
         return output
     }
@@ -233,16 +226,9 @@ private func sortGeneric(_ ctx: CommandContext, readOnly: Bool) throws(CommandEr
 /// A number SORT can sort by, read as Redis's sortCommandGeneric reads it: C's strtod over the value as a C
 /// string (so it stops at a NUL byte), which must end there, without overflow, and not be NaN.
 func sortScore(_ bytes: UnsafeRawBufferPointer) -> Double? {
-    var text = Array(bytes)
-    text.append(0)
-    return text.withUnsafeBufferPointer { buffer -> Double? in
-        let start = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-        var end: UnsafeMutablePointer<CChar>?
-        errno = 0
-        let value = strtod(start, &end)
-        guard let end, end.pointee == 0, errno != ERANGE, !value.isNaN else { return nil }
-        return value
-    }
+    let (value, consumed, rangeError) = cStrtod(bytes)
+    guard consumed == (bytes.firstIndex(of: 0) ?? bytes.count), !rangeError, !value.isNaN else { return nil }
+    return value
 }
 
 func sortCommand(_ ctx: CommandContext) throws(CommandError) { try sortGeneric(ctx, readOnly: false) }

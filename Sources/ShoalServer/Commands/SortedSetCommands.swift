@@ -25,23 +25,32 @@ extension CommandError {
     }
 }
 
+/// C's strtod over `bytes` made a C string (so it stops at a NUL byte): the value, how many bytes it read, and
+/// whether it set ERANGE. ZADD's scores, ZRANGEBYSCORE's bounds and SORT's keys all read numbers this way, each
+/// with its own acceptance rule.
+func cStrtod(_ bytes: UnsafeRawBufferPointer) -> (value: Double, consumed: Int, rangeError: Bool) {
+    var text = Array(bytes)
+    text.append(0)
+    return text.withUnsafeBufferPointer { buffer in
+        let start = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+        var end: UnsafeMutablePointer<CChar>?
+        errno = 0
+        let value = strtod(start, &end)
+        let consumed = end.map { UnsafeRawPointer($0) - UnsafeRawPointer(start) } ?? 0
+        return (value, consumed, errno == ERANGE)
+    }
+}
+
 /// A score as ZADD reads it (Redis's getDoubleFromObject: strtod over all the bytes, no leading space, no NaN,
 /// no overflow or underflow).
 func parseScore(_ bytes: UnsafeRawBufferPointer) -> Double? {
     // Most scores are integers: exact as doubles below 2^53, and what strtod would read.
     if let integer = parseInt64(bytes), integer.magnitude < 1 << 53 { return Double(integer) }
     guard bytes.count > 0, bytes.count < 5120, bytes[0] != 0x20, !(0x09...0x0D).contains(bytes[0]) else { return nil }
-    var text = Array(bytes)
-    text.append(0)
-    return text.withUnsafeBufferPointer { buffer -> Double? in
-        let start = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-        var end: UnsafeMutablePointer<CChar>?
-        errno = 0
-        let value = strtod(start, &end)
-        guard let end, UnsafeRawPointer(end) - UnsafeRawPointer(start) == bytes.count, !value.isNaN else { return nil }
-        if errno == ERANGE && (value.isInfinite || value == 0) { return nil }
-        return value
-    }
+    let (value, consumed, rangeError) = cStrtod(bytes)
+    guard consumed == bytes.count, !value.isNaN else { return nil }
+    if rangeError && (value.isInfinite || value == 0) { return nil }
+    return value
 }
 
 /// One end of a BYSCORE range: `(` for exclusive, then what strtod reads in full (Redis's zslParseRange).
@@ -53,18 +62,8 @@ struct ScoreBound {
         var body = bytes
         exclusive = bytes.first == UInt8(ascii: "(")
         if exclusive { body = UnsafeRawBufferPointer(rebasing: bytes[1...]) }
-        var text = Array(body)
-        text.append(0)
-        let parsed = text.withUnsafeBufferPointer { buffer -> Double? in
-            let start = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-            var end: UnsafeMutablePointer<CChar>?
-            let value = strtod(start, &end)
-            guard let end, UnsafeRawPointer(end) - UnsafeRawPointer(start) == body.count, !value.isNaN else {
-                return nil
-            }
-            return value
-        }
-        guard let parsed else { return nil }
+        let (parsed, consumed, _) = cStrtod(body)
+        guard consumed == body.count, !parsed.isNaN else { return nil }
         value = parsed
     }
 
@@ -127,6 +126,25 @@ extension ReplyBuffer {
         bulk(member)
         double(score)
     }
+
+    /// A sorted-set reply: members only, or with their scores, flat or (`nested`) in pairs.
+    mutating func scoredEntries(_ entries: [(member: [UInt8], score: Double)], withScores: Bool, nested: Bool) {
+        arrayHeader(withScores && !nested ? entries.count * 2 : entries.count)
+        for entry in entries {
+            if withScores {
+                entry.member.withUnsafeBytes { scoredMember($0, entry.score, nested: nested) }
+            } else {
+                bulk(entry.member)
+            }
+        }
+    }
+}
+
+extension Array where Element == (member: [UInt8], score: Double) {
+    /// A STORE destination's value: a sorted set of these entries, or nil (delete it) when there are none.
+    func storedSortedSet(_ limits: EncodingLimits) -> Value? {
+        isEmpty ? nil : .sortedSet(SortedSetValue(entries: self, limits: limits))
+    }
 }
 
 // MARK: - ZADD, ZINCRBY, ZREM
@@ -168,14 +186,41 @@ func zaddCommand(_ ctx: CommandContext) throws(CommandError) {
         guard let score = parseScore(args[position]) else { throw .notFloat }
         scores.append(score)
     }
+    let members = scores.enumerated().map { (member: index + 2 * $0.offset + 1, score: $0.element) }
+    let result = try applyScores(ctx, members, ZaddFlags(nx: nx, xx: xx, gt: gt, lt: lt, incr: incr))
+    ctx.noteDirty(result.added + result.changed)
+    if incr {
+        if let score = result.score { ctx.out.double(score) } else { ctx.out.null() }
+    } else {
+        ctx.out.integer(ch ? result.added + result.changed : result.added)
+    }
+}
+
+/// ZADD's conditions (GEOADD uses NX and XX only).
+struct ZaddFlags {
+    var nx = false
+    var xx = false
+    var gt = false
+    var lt = false
+    var incr = false
+}
+
+/// ZADD's core, shared with GEOADD (Redis turns GEOADD into a ZADD): sets the member at each argument index to
+/// its score under `flags`, creating the key unless XX. Returns the members added, those whose score changed,
+/// and the last score set (ZADD INCR's reply).
+func applyScores(
+    _ ctx: CommandContext, _ pairs: [(member: Int, score: Double)], _ flags: ZaddFlags
+) throws(CommandError) -> (added: Int, changed: Int, score: Double?) {
+    let args = ctx.args
     let limits = ctx.limits
+    let (nx, xx, gt, lt, incr) = (flags.nx, flags.xx, flags.gt, flags.lt, flags.incr)
     let outcome = try ctx.writeCollection(creating: xx ? nil : { SortedSetValue() }) {
         (zset: inout SortedSetValue) throws(CommandError) -> (added: Int, changed: Int, score: Double?) in
         var added = 0
         var changed = 0
         var last: Double?
-        for (offset, score) in scores.enumerated() {
-            let member = args[index + 2 * offset + 1]
+        for (memberIndex, score) in pairs {
+            let member = args[memberIndex]
             if let current = zset.score(of: member) {
                 if nx { continue }
                 var new = score
@@ -198,13 +243,7 @@ func zaddCommand(_ ctx: CommandContext) throws(CommandError) {
         }
         return (added, changed, last)
     }
-    let result = outcome ?? (0, 0, nil)
-    ctx.noteDirty(result.added + result.changed)
-    if incr {
-        if let score = result.score { ctx.out.double(score) } else { ctx.out.null() }
-    } else {
-        ctx.out.integer(ch ? result.added + result.changed : result.added)
-    }
+    return outcome ?? (0, 0, nil)
 }
 
 func zincrbyCommand(_ ctx: CommandContext) throws(CommandError) {
@@ -416,19 +455,9 @@ private func zrangeGeneric(
         let stored = try ctx.store.withKeys(
             database: ctx.database, hashes: [destination.hash, source.hash], exclusive: true
         ) { group throws(CommandError) -> Int in
-            let zset = try group.readTable(database: ctx.database, hash: source.hash) {
-                table throws(CommandError) -> SortedSetValue? in
-                guard let found = table.lookup(source, now: ctx.now) else { return nil }
-                return try table.collection(SortedSetValue.self, at: found)
-            }
+            let zset = try group.readCollection(SortedSetValue.self, ctx.database, source, now: ctx.now)
             let entries = zset.map { selectEntries($0, range, reverse: isReverse, offset: offset, limit: limit) } ?? []
-            group.withTable(database: ctx.database, hash: destination.hash) { table in
-                if let found = table.lookupForWrite(destination, now: ctx.now) { table.remove(at: found) }
-                if !entries.isEmpty {
-                    table.insert(
-                        destination, value: .sortedSet(SortedSetValue(entries: entries, limits: limits)), now: ctx.now)
-                }
-            }
+            group.store(entries.storedSortedSet(limits), at: destination, database: ctx.database, now: ctx.now)
             return entries.count
         }
         ctx.noteDirty()
@@ -437,15 +466,7 @@ private func zrangeGeneric(
     }
     try ctx.readCollection(SortedSetValue.self, key: sourceIndex) { zset in
         let entries = zset.map { selectEntries($0, range, reverse: isReverse, offset: offset, limit: limit) } ?? []
-        let nested = withScores && ctx.out.isResp3
-        ctx.out.arrayHeader(withScores && !nested ? entries.count * 2 : entries.count)
-        for entry in entries {
-            if withScores {
-                entry.member.withUnsafeBytes { ctx.out.scoredMember($0, entry.score, nested: nested) }
-            } else {
-                ctx.out.bulk(entry.member)
-            }
-        }
+        ctx.out.scoredEntries(entries, withScores: withScores, nested: withScores && ctx.out.isResp3)
     }
 }
 
@@ -524,9 +545,7 @@ private func zpop(_ ctx: CommandContext, max: Bool) throws(CommandError) {
     } ?? []
     ctx.noteDirty(popped.count)
     // RESP3 pairs each member with its score when a count was given (Redis 7.0); RESP2 is always flat.
-    let nested = ctx.out.isResp3 && args.count == 3
-    ctx.out.arrayHeader(nested ? popped.count : popped.count * 2)
-    for entry in popped { entry.member.withUnsafeBytes { ctx.out.scoredMember($0, entry.score, nested: nested) } }
+    ctx.out.scoredEntries(popped, withScores: true, nested: ctx.out.isResp3 && args.count == 3)
 }
 
 func zpopminCommand(_ ctx: CommandContext) throws(CommandError) { try zpop(ctx, max: false) }
@@ -596,16 +615,8 @@ func zrandmemberCommand(_ ctx: CommandContext) throws(CommandError) {
             ctx.out.arrayHeader(0)
             return
         }
-        let picks = randomPicks(zset.entries, request)
-        let nested = withScores && ctx.out.isResp3
-        ctx.out.arrayHeader(withScores && !nested ? picks.count * 2 : picks.count)
-        for pick in picks {
-            if withScores {
-                pick.member.withUnsafeBytes { ctx.out.scoredMember($0, pick.score, nested: nested) }
-            } else {
-                ctx.out.bulk(pick.member)
-            }
-        }
+        ctx.out.scoredEntries(
+            randomPicks(zset.entries, request), withScores: withScores, nested: withScores && ctx.out.isResp3)
     }
 }
 
@@ -764,13 +775,7 @@ private func zsetOperation(
         }
         let combined = combineScored(inputs, operation, weights: weights, aggregate: aggregate)
         if let destination {
-            group.withTable(database: ctx.database, hash: destination.hash) { table in
-                if let found = table.lookupForWrite(destination, now: ctx.now) { table.remove(at: found) }
-                if !combined.isEmpty {
-                    table.insert(
-                        destination, value: .sortedSet(SortedSetValue(entries: combined, limits: limits)), now: ctx.now)
-                }
-            }
+            group.store(combined.storedSortedSet(limits), at: destination, database: ctx.database, now: ctx.now)
         }
         return combined
     }
@@ -779,15 +784,7 @@ private func zsetOperation(
         ctx.out.integer(entries.count)
         return
     }
-    let nested = withScores && ctx.out.isResp3
-    ctx.out.arrayHeader(withScores && !nested ? entries.count * 2 : entries.count)
-    for entry in entries {
-        if withScores {
-            entry.member.withUnsafeBytes { ctx.out.scoredMember($0, entry.score, nested: nested) }
-        } else {
-            ctx.out.bulk(entry.member)
-        }
-    }
+    ctx.out.scoredEntries(entries, withScores: withScores, nested: withScores && ctx.out.isResp3)
 }
 
 func zunionCommand(_ ctx: CommandContext) throws(CommandError) {
@@ -822,14 +819,7 @@ func zintercardCommand(_ ctx: CommandContext) throws(CommandError) {
         group throws(CommandError) -> Int in
         // As ZINTER, the inputs are type-checked before LIMIT is parsed.
         let inputs = try readScoredInputs(ctx, group: group, keys: keys)
-        var limit = 0
-        var index = end
-        while index < args.count {
-            guard args.matches(index, "LIMIT"), index + 1 < args.count else { throw .syntax }
-            guard let value = parseInt64(args[index + 1]), value >= 0 else { throw .limitNegative }
-            limit = Int(value)
-            index += 2
-        }
+        let limit = try ctx.optionalLimit(from: end)
         let combined = combineScored(
             inputs, .intersection, weights: [Double](repeating: 1, count: keys.count), aggregate: .sum)
         return limit > 0 ? min(limit, combined.count) : combined.count
