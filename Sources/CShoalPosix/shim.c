@@ -107,3 +107,9 @@ int cshoal_format_long_double(long double value, char *buf, size_t len) {
     if (length == 2 && buf[0] == '-' && buf[1] == '0') { buf[0] = '0'; length = 1; }
     return length;
 }
+
+static __thread long cshoal_executing_client = 0;
+
+void cshoal_set_executing_client(long id) { cshoal_executing_client = id; }
+
+long cshoal_executing_client_id(void) { return cshoal_executing_client; }

@@ -143,6 +143,12 @@ public struct ReplyBuffer: Sendable {
         if isResp3 { header(UInt8(ascii: "%"), count) } else { header(UInt8(ascii: "*"), count * 2) }
     }
 
+    /// An out-of-band message (pub/sub, invalidation): `>count` in RESP3, an array in RESP2.
+    @inlinable
+    public mutating func pushHeader(_ count: Int) {
+        header(isResp3 ? UInt8(ascii: ">") : UInt8(ascii: "*"), count)
+    }
+
     /// A set: `~count` in RESP3, an array in RESP2.
     @inlinable
     public mutating func setHeader(_ count: Int) {

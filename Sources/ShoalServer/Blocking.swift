@@ -47,8 +47,8 @@ struct BlockingRequest: Sendable {
     /// `strictTypes`: a key of another type is WRONGTYPE (the command's own attempt) rather than "nothing here"
     /// (serving a waiter: Redis 7.0 wakes list waiters only for lists).
     func attempt(
-        in group: ShardGroup, database: Int, now: Milliseconds, limits: EncodingLimits, strictTypes: Bool,
-        out: inout ReplyBuffer, claim: () -> Bool
+        in group: ShardGroup, server: ServerState, database: Int, now: Milliseconds, limits: EncodingLimits,
+        strictTypes: Bool, out: inout ReplyBuffer, claim: () -> Bool
     ) throws(CommandError) -> Bool {
         switch kind {
         case .pop, .multiPop:
@@ -70,11 +70,16 @@ struct BlockingRequest: Sendable {
                             count = limit
                         case .move, .zsetPop, .zsetMultiPop: break
                         }
-                        return try table.modifyCollection(view, now: now, creating: nil) { (list: inout ListValue) in
+                        let popped = try table.modifyCollection(view, now: now, creating: nil) {
+                            (list: inout ListValue) in
                             var elements: [[UInt8]] = []
                             while elements.count < count, let element = list.pop(end) { elements.append(element) }
                             return elements
                         }
+                        server.notifyChanged(
+                            .list, end == .head ? "lpop" : "rpop", view, database: database,
+                            emptied: table.find(view) == nil)
+                        return popped
                     }
                 }
                 guard let popped else { continue }
@@ -103,9 +108,13 @@ struct BlockingRequest: Sendable {
                             return nil
                         }
                         guard claim() else { return nil }
-                        return try table.modifyCollection(view, now: now, creating: nil) {
+                        let popped = try table.modifyCollection(view, now: now, creating: nil) {
                             (zset: inout SortedSetValue) in popEntries(&zset, max: max, count: count)
                         }
+                        server.notifyChanged(
+                            .zset, max ? "zpopmax" : "zpopmin", view, database: database,
+                            emptied: table.find(view) == nil)
+                        return popped
                     }
                 }
                 guard let popped else { continue }
@@ -123,7 +132,7 @@ struct BlockingRequest: Sendable {
             return false
         case .move(let from, let to):
             let element = try moveElement(
-                in: group, database: database, source: keys[0], destination: keys[1], from: from, to: to, now: now,
+                in: group, server: server, database: database, source: keys[0], destination: keys[1], from: from, to: to, now: now,
                 limits: limits, strictSource: strictTypes, claim: claim)
             guard let element else { return false }
             out.bulk(element)
@@ -144,7 +153,7 @@ extension BlockingRequest.Kind {
 /// LMOVE's core, shared with BLMOVE: pops from `source` at `from` and pushes at `to` of `destination`, checking
 /// types in Redis's order (source, then destination, before anything changes). Nil when the source is empty.
 func moveElement(
-    in group: ShardGroup, database: Int, source: Key, destination: Key, from: ListValue.End, to: ListValue.End,
+    in group: ShardGroup, server: ServerState, database: Int, source: Key, destination: Key, from: ListValue.End, to: ListValue.End,
     now: Milliseconds, limits: EncodingLimits, strictSource: Bool = true, claim: () -> Bool = { true }
 ) throws(CommandError) -> [UInt8]? {
     try source.withView { sourceView throws(CommandError) -> [UInt8]? in
@@ -177,6 +186,10 @@ func moveElement(
                     element.withUnsafeBytes { list.push($0, at: to, limits: limits) }
                 }
             }
+            // Redis's order: the push, then the pop (and the source's deletion if it emptied).
+            server.notify(.list, to == .head ? "lpush" : "rpush", destinationView.bytes, database: database)
+            let emptied = group.withTable(database: database, hash: sourceView.hash) { $0.find(sourceView) == nil }
+            server.notifyChanged(.list, from == .head ? "lpop" : "rpop", sourceView, database: database, emptied: emptied)
             return element
         }
     }
@@ -216,21 +229,6 @@ final class BlockedClient: Sendable {
     /// Claims the client for `outcome`; false when another thread already answered it.
     func claim(_ outcome: Int) -> Bool {
         state.compareExchange(expected: Self.waiting, desired: outcome, ordering: .acquiringAndReleasing).exchanged
-    }
-}
-
-/// Replies for a loop's clients, posted by other threads; the loop drains them when its eventfd wakes it.
-/// Blocked pops use it today; pub/sub and client tracking are to post here too.
-final class Mailbox: Sendable {
-    private let messages = Locked<[(clientID: Int, reply: [UInt8])]>([])
-
-    func post(_ clientID: Int, _ reply: [UInt8]) { messages.withLock { $0.append((clientID, reply)) } }
-
-    func drain() -> [(clientID: Int, reply: [UInt8])] {
-        messages.withLock { messages in
-            defer { messages = [] }
-            return messages
-        }
     }
 }
 
@@ -333,7 +331,7 @@ extension ServerState {
                         database: waiter.database, hashes: waiter.request.keys.map(\.hash), exclusive: true
                     ) { group throws(CommandError) -> Bool in
                         try waiter.request.attempt(
-                            in: group, database: waiter.database, now: now, limits: waiter.limits, strictTypes: false,
+                            in: group, server: self, database: waiter.database, now: now, limits: waiter.limits, strictTypes: false,
                             out: &out, claim: { waiter.claim(BlockedClient.served) })
                     }
                 } catch {
@@ -354,8 +352,7 @@ extension ServerState {
     /// Takes `waiter` out of the registry and sends `reply` to its loop.
     func deliver(_ waiter: BlockedClient, _ reply: [UInt8]) {
         unregister(waiter)
-        mailboxes[waiter.loopIndex].post(waiter.clientID, reply)
-        lifecycle.wake(loop: waiter.loopIndex)
+        post(.reply(clientID: waiter.clientID, bytes: reply), toLoop: waiter.loopIndex)
     }
 
     /// Removes `waiter` from the registry, and the tokens of keys nobody waits on any more from their tables.

@@ -23,6 +23,13 @@ public final class ClientHandle: Sendable {
     /// Commands queued in an open MULTI, or -1 outside one (CLIENT LIST's `multi` and `x` flag).
     let queuedCommands = Atomic<Int>(-1)
     let names = Locked<(name: String, libName: String, libVersion: String)>(("", "", ""))
+    /// Channels, patterns and shard channels subscribed to (CLIENT LIST's sub, psub, ssub).
+    let channelCount = Atomic<Int>(0)
+    let patternCount = Atomic<Int>(0)
+    let shardChannelCount = Atomic<Int>(0)
+    /// CLIENT TRACKING: -1 off, 0 on without redirection, else the client id invalidations go to (CLIENT
+    /// LIST's redir, and the `t` flag).
+    let trackingRedirect = Atomic<Int>(-1)
 
     init(id: Int, address: String, localAddress: String, fd: Int32, loopIndex: Int, now: Milliseconds) {
         self.id = id
@@ -59,6 +66,18 @@ public final class ClientSession {
     /// Set while parked by BLPOP and friends: the loop reads no further command until it is answered.
     @exclusivity(unchecked) var blocked: BlockedClient? {
         didSet { handle.isBlocked.store(blocked != nil, ordering: .relaxed) }
+    }
+    /// What this client is subscribed to; nil when nothing (Redis's CLIENT_PUBSUB flag is `!= nil`).
+    @exclusivity(unchecked) var subscriptions: Subscriptions? {
+        didSet {
+            handle.channelCount.store(subscriptions?.channels.count ?? 0, ordering: .relaxed)
+            handle.patternCount.store(subscriptions?.patterns.count ?? 0, ordering: .relaxed)
+            handle.shardChannelCount.store(subscriptions?.shardChannels.count ?? 0, ordering: .relaxed)
+        }
+    }
+    /// CLIENT TRACKING, when on.
+    @exclusivity(unchecked) var tracking: ClientTracking? {
+        didSet { handle.trackingRedirect.store(tracking.map { $0.options.redirect } ?? -1, ordering: .relaxed) }
     }
     /// Keys under WATCH, until EXEC, DISCARD, UNWATCH, RESET or disconnection.
     @exclusivity(unchecked) var watched: [WatchedKey] = []
@@ -113,6 +132,8 @@ final class ClientRegistry: Sendable {
     func remove(_ id: Int) { clients.withLock { _ = $0.removeValue(forKey: id) } }
 
     var count: Int { clients.withLock { $0.count } }
+
+    func handle(_ id: Int) -> ClientHandle? { clients.withLock { $0[id] } }
 
     /// All clients, ordered by id as CLIENT LIST shows them.
     var all: [ClientHandle] { clients.withLock { Array($0.values) }.sorted { $0.id < $1.id } }

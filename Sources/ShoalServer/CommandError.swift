@@ -25,6 +25,13 @@ public struct CommandError: Error, Equatable, CustomStringConvertible {
     public static let outOfMemory = CommandError("OOM command not allowed when used memory > 'maxmemory'.")
     public static let stringTooLong = CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
+    public static let ssubscribeInMulti = CommandError("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
+
+    public static func subscribedContext(_ name: String) -> CommandError {
+        CommandError(
+            "ERR Can't execute '\(name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+    }
+
     public static func wrongArity(_ name: String) -> CommandError {
         CommandError("ERR wrong number of arguments for '\(name)' command")
     }

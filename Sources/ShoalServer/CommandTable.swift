@@ -1,3 +1,4 @@
+import CShoalPosix
 import RESP
 import ShoalStore
 
@@ -17,11 +18,12 @@ public struct CommandFlags: OptionSet, Sendable {
     public static let noAuth = CommandFlags(rawValue: 1 << 8)
     /// Keys are found from a `numkeys` argument (SINTERCARD, and later ZUNIONSTORE, EVAL...).
     public static let movableKeys = CommandFlags(rawValue: 1 << 9)
+    public static let pubsub = CommandFlags(rawValue: 1 << 10)
 
     static let names: [(CommandFlags, String)] = [
         (.write, "write"), (.readonly, "readonly"), (.denyOOM, "denyoom"), (.admin, "admin"),
         (.noscript, "noscript"), (.loading, "loading"), (.stale, "stale"), (.fast, "fast"), (.noAuth, "no_auth"),
-        (.movableKeys, "movablekeys"),
+        (.movableKeys, "movablekeys"), (.pubsub, "pubsub"),
     ]
 
     var names: [String] { Self.names.compactMap { contains($0.0) ? $0.1 : nil } }
@@ -198,7 +200,7 @@ public final class CommandTable: Sendable {
     public static let standard = CommandTable(
         connectionCommands + stringCommands + hashCommands + setCommands + listCommands + sortedSetCommands
             + geoCommands + sortCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
-            + objectCommands + transactionCommands)
+            + objectCommands + transactionCommands + pubsubCommands)
 }
 
 extension ServerState {
@@ -245,6 +247,11 @@ extension ServerState {
             refuse(client, command, CommandError.misconf)
             return
         }
+        // A RESP2 connection in subscribed mode carries messages: only the subscription commands may run.
+        if client.subscriptions != nil && client.protocolVersion == 2 && !allowedWhileSubscribed.contains(command.name) {
+            refuse(client, command, .subscribedContext(command.fullName))
+            return
+        }
         if queuing, let transaction = client.transaction {
             transaction.queue.append(QueuedCommand(command, args))
             client.handle.queuedCommands.store(transaction.queue.count, ordering: .relaxed)
@@ -253,6 +260,10 @@ extension ServerState {
             return
         }
         invoke(command, client, args, now: now, store: Store(live: keyspace))
+        // CLIENT CACHING applies to the next command (or the next transaction), as Redis's resetClient.
+        if client.tracking?.caching == true && client.transaction == nil && !command.fullName.hasPrefix("client|") {
+            client.tracking?.caching = false
+        }
         client.runDeferredWork()
         if blocking.hasReady.load(ordering: .acquiring) { serveReadyKeys(now: now) }
     }
@@ -267,6 +278,12 @@ extension ServerState {
         let mark = client.out.count
         let counters = stats.commands[command.statsIndex]
         client.handle.lastCommand.store(command.statsIndex, ordering: .relaxed)
+        if tracking.isActive {
+            cshoal_set_executing_client(client.id)
+            if command.flags.contains(.readonly), client.tracking?.remembersKeys == true {
+                rememberTrackedKeys(client, command, args)
+            }
+        }
         do {
             try handler(CommandContext(server: self, client: client, args: args, now: now, store: store))
         } catch {

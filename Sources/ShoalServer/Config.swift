@@ -45,6 +45,14 @@ public struct ServerConfig: Sendable, Equatable {
     public var outputBufferHardLimit = 0
     public var outputBufferSoftLimit = 0
     public var outputBufferSoftSeconds = 0
+    /// `client-output-buffer-limit pubsub 32mb 8mb 60`: subscribers that don't read are disconnected.
+    public var pubsubOutputBufferHardLimit = 32 * 1024 * 1024
+    public var pubsubOutputBufferSoftLimit = 8 * 1024 * 1024
+    public var pubsubOutputBufferSoftSeconds = 60
+    /// `notify-keyspace-events`: which keyspace notifications are published (none by default).
+    public var notifyKeyspaceEvents = KeyspaceEvents()
+    /// CLIENT TRACKING: how many keys the tracking table remembers before it invalidates some (0: no limit).
+    public var trackingTableMaxKeys = 1_000_000
     public var pidfile = ""
     public var daemonize = false
     /// When small hashes and sets leave their compact encodings (Redis 7.0's names and defaults).
@@ -255,7 +263,8 @@ extension ConfigOption {
             name: "client-output-buffer-limit", mutable: true,
             get: { config in
                 "normal \(config.outputBufferHardLimit) \(config.outputBufferSoftLimit) \(config.outputBufferSoftSeconds) "
-                    + "replica 268435456 67108864 60 pubsub 33554432 8388608 60"
+                    + "replica 268435456 67108864 60 pubsub \(config.pubsubOutputBufferHardLimit) "
+                    + "\(config.pubsubOutputBufferSoftLimit) \(config.pubsubOutputBufferSoftSeconds)"
             }
         ) { config, args throws(ConfigError) in
             guard args.count % 4 == 0, !args.isEmpty else {
@@ -274,10 +283,23 @@ extension ConfigOption {
                     config.outputBufferHardLimit = hard
                     config.outputBufferSoftLimit = soft
                     config.outputBufferSoftSeconds = seconds
+                } else if kind == "pubsub" {
+                    config.pubsubOutputBufferHardLimit = hard
+                    config.pubsubOutputBufferSoftLimit = soft
+                    config.pubsubOutputBufferSoftSeconds = seconds
                 }
                 index += 4
             }
         },
+        ConfigOption(name: "notify-keyspace-events", mutable: true, get: { $0.notifyKeyspaceEvents.description }) {
+            config, args throws(ConfigError) in
+            guard args.count == 1 else { throw .badDirective }
+            guard let events = KeyspaceEvents(args[0]) else {
+                throw ConfigError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+            }
+            config.notifyKeyspaceEvents = events
+        },
+        .integer("tracking-table-max-keys", \.trackingTableMaxKeys),
         .string("pidfile", \.pidfile, mutable: false),
         .boolean("daemonize", \.daemonize, mutable: false),
         // Accepted for compatibility with tools that read or set them; Shoal has no AOF.
@@ -420,6 +442,7 @@ public struct Settings: Sendable {
     public let protoMaxBulkLen: Int
     public let queryBufferLimit: Int
     public let outputLimits: (hard: Int, soft: Int, softSeconds: Int)
+    public let pubsubOutputLimits: (hard: Int, soft: Int, softSeconds: Int)
     public let idleTimeoutSeconds: Int
     public let tcpKeepalive: Int
     public let maxClients: Int
@@ -436,6 +459,9 @@ public struct Settings: Sendable {
         protoMaxBulkLen = config.protoMaxBulkLen
         queryBufferLimit = config.clientQueryBufferLimit
         outputLimits = (config.outputBufferHardLimit, config.outputBufferSoftLimit, config.outputBufferSoftSeconds)
+        pubsubOutputLimits = (
+            config.pubsubOutputBufferHardLimit, config.pubsubOutputBufferSoftLimit, config.pubsubOutputBufferSoftSeconds
+        )
         idleTimeoutSeconds = config.timeout
         tcpKeepalive = config.tcpKeepalive
         maxClients = config.maxclients

@@ -170,11 +170,11 @@ final class Connection {
             ? drive(server: server, loop: loop) : true
     }
 
-    /// Redis's `client-output-buffer-limit normal <hard> <soft> <seconds>`: past the hard limit, or past the soft
-    /// one for longer than the given seconds, the client is closed.
+    /// Redis's `client-output-buffer-limit <class> <hard> <soft> <seconds>`: past the hard limit, or past the
+    /// soft one for longer than the given seconds, the client is closed. A subscribed client is of class pubsub.
     private func checkOutputLimits(loop: EventLoop) -> Bool {
         let pending = pendingOutput
-        let limits = loop.outputLimits
+        let limits = session.subscriptions != nil ? loop.pubsubOutputLimits : loop.outputLimits
         if limits.hard > 0 && pending > limits.hard {
             loop.logger.warning(
                 "Client id=\(session.id) addr=\(session.handle.address) closed for overcoming of output buffer limits.")

@@ -23,6 +23,8 @@ final class EventLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private var listeners: [Int32]
     private var connections: [UInt64: Connection] = [:]
+    /// The same connections by client id, for mail.
+    private var byClient: [Int: Connection] = [:]
     private var nextRegistration: UInt64 = EventLoop.firstConnectionID
     private let stopping = Atomic<Bool>(false)
     private var lastHousekeeping: Int64 = 0
@@ -34,6 +36,7 @@ final class EventLoop: @unchecked Sendable {
     let settings: SettingsView
     var queryBufferLimit: Int { settings.current.queryBufferLimit }
     var outputLimits: (hard: Int, soft: Int, softSeconds: Int) { settings.current.outputLimits }
+    var pubsubOutputLimits: (hard: Int, soft: Int, softSeconds: Int) { settings.current.pubsubOutputLimits }
 
     private static let wakeID: UInt64 = 0
     private static let firstListenerID: UInt64 = 1
@@ -110,9 +113,12 @@ final class EventLoop: @unchecked Sendable {
                 } else if id < Self.firstConnectionID {
                     acceptClients(listener: listeners[Int(id - Self.firstListenerID)])
                 } else if let connection = connections[id] {
+                    // Mail posted before this client's request arrived goes out before its reply.
+                    if mailbox.hasMail { deliverMail() }
                     handle(connection, flags)
                 }
             }
+            if mailbox.hasMail { deliverMail() }
             if !blocked.isEmpty { expireBlockedClients() }
             flushPending()
             housekeeping()
@@ -130,11 +136,34 @@ final class EventLoop: @unchecked Sendable {
         return blocked.values.compactMap { $0.session.blocked?.deadline }.filter { $0 > 0 }.min()
     }
 
-    /// Replies other threads posted for this loop's clients (blocked pops served by the thread that pushed).
+    private var mailbox: Mailbox { server.mailboxes[index] }
+
+    /// What other threads posted for this loop's clients: blocked pops served by the thread that pushed,
+    /// published messages, invalidations.
     private func deliverMail() {
-        for message in server.mailboxes[index].drain() {
-            guard let connection = blocked.removeValue(forKey: message.clientID), !connection.isClosed else { continue }
-            connection.unblock(with: message.reply, server: server, loop: self)
+        for mail in mailbox.drain() {
+            switch mail {
+            case .reply(let clientID, let bytes):
+                guard let connection = blocked.removeValue(forKey: clientID), !connection.isClosed else { continue }
+                connection.unblock(with: bytes, server: server, loop: self)
+            case .publish(let publication):
+                for target in publication.targets {
+                    guard let connection = byClient[target.clientID], !connection.isClosed else { continue }
+                    publication.write(to: &connection.session.out, pattern: target.pattern)
+                    scheduleFlush(connection)
+                }
+            case .invalidate(let clientID, let keys, let redirected):
+                guard let connection = byClient[clientID], !connection.isClosed else { continue }
+                if connection.session.writeInvalidation(keys, redirected: redirected) { scheduleFlush(connection) }
+            case .redirectBroken(let clientID, let redirect):
+                guard let connection = byClient[clientID], !connection.isClosed else { continue }
+                connection.session.tracking?.brokenRedirect = true
+                guard connection.session.protocolVersion >= 3 else { continue }
+                connection.session.out.pushHeader(2)
+                connection.session.out.bulk("tracking-redir-broken")
+                connection.session.out.integer(redirect)
+                scheduleFlush(connection)
+            }
         }
     }
 
@@ -238,6 +267,7 @@ final class EventLoop: @unchecked Sendable {
                 continue
             }
             connections[registration] = connection
+            byClient[handle.id] = connection
             server.clients.add(handle)
             server.connectedClients.add(1, ordering: .relaxed)
             logger.debug("Accepted \(handle.address)")
@@ -263,7 +293,10 @@ final class EventLoop: @unchecked Sendable {
         _ = cshoal_epoll_ctl(epollFD, Epoll.delete, connection.fd, 0, 0)
         close(connection.fd)
         connections.removeValue(forKey: connection.registration)
+        byClient.removeValue(forKey: connection.session.id)
         server.clients.remove(connection.session.id)
+        server.unsubscribeAll(connection.session)
+        server.disableTracking(connection.session)
         if let waiter = connection.session.blocked {
             blocked.removeValue(forKey: connection.session.id)
             if waiter.claim(BlockedClient.cancelled) { server.unregister(waiter) }

@@ -67,7 +67,8 @@ extension ServerState {
         case "clients":
             return [
                 ("connected_clients", String(connectedClients.load(ordering: .relaxed))),
-                ("maxclients", String(config.maxclients)), ("blocked_clients", String(blocking.count)), ("tracking_clients", "0"),
+                ("maxclients", String(config.maxclients)), ("blocked_clients", String(blocking.count)),
+                ("tracking_clients", String(tracking.clientCount)),
             ]
         case "memory":
             let used = usedMemory
@@ -86,6 +87,7 @@ extension ServerState {
         case "persistence":
             return snapshots.infoFields()
         case "stats":
+            let pubsubCounts = pubsub.counts
             return [
                 ("total_connections_received", String(sumStats { $0.connectionsReceived.load(ordering: .relaxed) })),
                 ("total_commands_processed", String(sumStats { $0.commandsProcessed.load(ordering: .relaxed) })),
@@ -98,6 +100,11 @@ extension ServerState {
                 ("keyspace_hits", String(sumStats { $0.keyspaceHits.load(ordering: .relaxed) })),
                 ("keyspace_misses", String(sumStats { $0.keyspaceMisses.load(ordering: .relaxed) })),
                 ("total_error_replies", String(sumStats { $0.errorReplies.load(ordering: .relaxed) })),
+                ("pubsub_channels", String(pubsubCounts.channels)), ("pubsub_patterns", String(pubsubCounts.patterns)),
+                ("pubsubshard_channels", String(pubsubCounts.shardChannels)),
+                ("tracking_total_keys", String(tracking.keyCount.load(ordering: .relaxed))),
+                ("tracking_total_items", String(tracking.itemCount.load(ordering: .relaxed))),
+                ("tracking_total_prefixes", String(tracking.totalPrefixes)),
             ]
         case "replication":
             return [("role", "master"), ("connected_slaves", "0")]

@@ -12,10 +12,22 @@ extension ServerState {
         let age = (now - handle.createdAt) / 1000
         let idle = max(0, now - handle.lastInteraction.load(ordering: .relaxed)) / 1000
         let queued = handle.queuedCommands.load(ordering: .relaxed)
+        let channels = handle.channelCount.load(ordering: .relaxed)
+        let patterns = handle.patternCount.load(ordering: .relaxed)
+        let shardChannels = handle.shardChannelCount.load(ordering: .relaxed)
+        let redirect = handle.trackingRedirect.load(ordering: .relaxed)
+        // Redis's order of flag letters: P(ubsub), x (MULTI), b(locked), t(racking); N for none.
+        var flags = ""
+        if channels + patterns + shardChannels > 0 { flags += "P" }
+        if queued >= 0 { flags += "x" }
+        if handle.isBlocked.load(ordering: .relaxed) { flags += "b" }
+        if redirect >= 0 { flags += "t" }
+        if flags.isEmpty { flags = "N" }
         return "id=\(handle.id) addr=\(handle.address) laddr=\(handle.localAddress) fd=\(handle.fd) name=\(names.name) "
-            + "age=\(age) idle=\(idle) flags=\(queued >= 0 ? "x" : handle.isBlocked.load(ordering: .relaxed) ? "b" : "N") db=\(handle.database.load(ordering: .relaxed)) sub=0 psub=0 ssub=0 "
+            + "age=\(age) idle=\(idle) flags=\(flags) db=\(handle.database.load(ordering: .relaxed)) "
+            + "sub=\(channels) psub=\(patterns) ssub=\(shardChannels) "
             + "multi=\(queued) qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
-            + "events=r cmd=\(command) user=default redir=-1 resp=\(handle.protocolVersion.load(ordering: .relaxed)) "
+            + "events=r cmd=\(command) user=default redir=\(redirect) resp=\(handle.protocolVersion.load(ordering: .relaxed)) "
             + "lib-name=\(names.libName) lib-ver=\(names.libVersion)\n"
     }
 }

@@ -37,6 +37,12 @@ public final class ServerState: Sendable {
     let memoryBaseline: Int
     /// Clients blocked on keys (BLPOP...), and the keys that changed since their waiters were last served.
     let blocking = BlockingRegistry()
+    /// Who is subscribed to which channels and patterns, for PUBLISH from any loop.
+    let pubsub = PubSubRegistry()
+    /// CLIENT TRACKING: who caches which keys.
+    let tracking = TrackingRegistry()
+    /// The enabled keyspace notification classes (`KeyspaceEvents` raw bits; 0 when nothing would publish).
+    let notifyEvents = Atomic<Int>(0)
     /// One per loop (and one for detached sessions, which never block): replies posted by other threads.
     let mailboxes: [Mailbox]
     /// Recent (monotonic microseconds, commands processed) samples for `instantaneous_ops_per_sec`.
@@ -64,6 +70,9 @@ public final class ServerState: Sendable {
         runID = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &generator), radix: 16) }.joined()
         snapshots = Snapshotter(
             config: self.config, keyspace: keyspace, logger: logger, loopStats: loopStats, startedAt: startedAt)
+        keyspace.changes.install { [weak self] key, database, change in
+            self?.keyChanged(key, database: database, change: change)
+        }
         configDidChange()
     }
 
@@ -80,6 +89,7 @@ public final class ServerState: Sendable {
         keyspace.resetEvictionPool()
         keyspace.accessPolicy.tracking = policy.tracking
         keyspace.accessPolicy.lfu = LFUSettings(logFactor: config.lfuLogFactor, decayMinutes: config.lfuDecayTime)
+        updateChangeFeed()
     }
 
     /// Over `maxmemory`, evicts by the policy until the dataset fits or `maxKeys` keys are gone (Redis's

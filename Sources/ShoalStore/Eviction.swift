@@ -97,7 +97,7 @@ extension Keyspace {
                 let victim =
                     volatileOnly ? table.randomVolatileIndex(using: &generator) : table.randomIndex(using: &generator)
                 guard let victim else { return false }
-                table.remove(at: victim)
+                table.remove(at: victim, change: .evicted)
                 return true
             }
             if removed {
@@ -159,7 +159,7 @@ extension Keyspace {
                 writeShard(index: best.shard) { table -> Bool in
                     guard let index = table.find(view) else { return false }
                     if policy.volatileOnly && table.expiresAt(at: index) == 0 { return false }
-                    table.remove(at: index)
+                    table.remove(at: index, change: .evicted)
                     return true
                 }
             }

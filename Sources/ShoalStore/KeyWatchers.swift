@@ -1,3 +1,4 @@
+import ShoalPosix
 import Synchronization
 
 /// One client's WATCH of one key: set dirty when anyone modifies the key (Redis's `touchWatchedKey`). The
@@ -94,5 +95,38 @@ extension TableReading {
     public func watchedKeyExpired(_ key: Key, _ token: WatchToken, now: Milliseconds) -> Bool {
         if token.expiredWhenWatched.load(ordering: .relaxed) { return false }
         return key.withView { view in find(view).map { isExpired(at: $0, now: now) } ?? false }
+    }
+}
+
+/// Why a key changed, for listeners that care (keyspace notifications publish `expired` and `evicted`).
+public enum KeyChange: Sendable {
+    /// A key that did not exist is about to be inserted (its value is written next, as `written`).
+    case created
+    case written, expired, evicted
+}
+
+/// Hears of every change to every key of a keyspace, on the thread that makes it, under the key's shard write
+/// lock (the listener must not take a shard lock). Client tracking invalidates from here and keyspace
+/// notifications publish expiries and evictions. Costs one atomic load per change while nobody listens.
+public final class ChangeFeed: Sendable {
+    public typealias Listener = @Sendable (_ key: UnsafeRawBufferPointer, _ database: Int, _ change: KeyChange) -> Void
+
+    private let listening = Atomic<Bool>(false)
+    private let listener = Locked<Listener?>(nil)
+
+    public init() {}
+
+    /// Installs the one listener (the server does, at start).
+    public func install(_ listener: @escaping Listener) { self.listener.withLock { $0 = listener } }
+
+    /// Turns reporting on or off (on while a client tracks keys or notifications of expiry/eviction are on).
+    public func setListening(_ on: Bool) { listening.store(on, ordering: .relaxed) }
+
+    @inline(__always)
+    var isListening: Bool { listening.load(ordering: .relaxed) }
+
+    func report(_ key: UnsafeRawBufferPointer, database: Int, change: KeyChange) {
+        guard let listener = listener.withLock({ $0 }) else { return }
+        listener(key, database, change)
     }
 }

@@ -6,9 +6,11 @@ final class Shard: @unchecked Sendable {
     let lock = ReadWriteLock()
     let table: UnsafeMutablePointer<ShardTable>
 
-    init(policy: AccessPolicy) {
+    init(policy: AccessPolicy, database: Int, feed: ChangeFeed) {
         table = .allocate(capacity: 1)
         table.initialize(to: ShardTable(policy: policy))
+        table.pointee.database = database
+        table.pointee.feed = feed
     }
 
     deinit {
@@ -113,6 +115,7 @@ public struct ShardGroup {
             b.pointee.notifyAllModified(alsoExistingIn: a.pointee)
             swap(&a.pointee, &b.pointee)
             swap(&a.pointee.observer, &b.pointee.observer)
+            swap(&a.pointee.database, &b.pointee.database)
         }
     }
 
@@ -148,6 +151,8 @@ public final class Keyspace: @unchecked Sendable {
     public func resetEvictionPool() { evictionPool.removeAll() }
     /// What every table tracks per key (LRU clock or LFU counter), set from `maxmemory-policy`.
     public let accessPolicy = AccessPolicy()
+    /// Every change to every key, for whoever listens (client tracking, keyspace notifications).
+    public let changes = ChangeFeed()
 
     public init(databases: Int = 16, shardsPerDatabase: Int = 64) {
         precondition(databases >= 1, "databases must be at least 1")
@@ -158,7 +163,10 @@ public final class Keyspace: @unchecked Sendable {
         self.shardsPerDatabase = shardsPerDatabase
         shardBits = shardsPerDatabase.trailingZeroBitCount
         let policy = accessPolicy
-        shards = (0..<(databases * shardsPerDatabase)).map { _ in Shard(policy: policy) }
+        let feed = changes
+        shards = (0..<(databases * shardsPerDatabase)).map {
+            Shard(policy: policy, database: $0 / shardsPerDatabase, feed: feed)
+        }
         datasetBytes.store(shards.reduce(0) { $0 + $1.table.pointee.usedBytes }, ordering: .relaxed)
     }
 
@@ -435,7 +443,7 @@ public final class Keyspace: @unchecked Sendable {
                     for _ in 0..<samples {
                         guard let index = table.randomVolatileIndex(using: &generator) else { break }
                         if table.isExpired(at: index, now: now) {
-                            table.remove(at: index, expired: true)
+                            table.remove(at: index, change: .expired)
                             removedNow += 1
                         }
                     }

@@ -102,6 +102,10 @@ public struct ShardTable: Sendable {
     /// Who hears about modifications of this table's keys (WATCH today); nil while nobody listens. It stays
     /// with the shard: a flush keeps it, SWAPDB puts it back (`Keyspace.swapDatabases`).
     var observer: KeyObserver?
+    /// The keyspace's feed of every change (client tracking, notifications), and this table's database for it;
+    /// both stay with the shard like `observer`.
+    var feed: ChangeFeed?
+    var database = 0
 
     static let minimumBuckets = 8
 
@@ -212,7 +216,7 @@ public struct ShardTable: Sendable {
     public mutating func lookupForWrite(_ key: KeyView, now: Milliseconds) -> Int? {
         guard let index = find(key) else { return nil }
         if isExpired(at: index, now: now) {
-            remove(at: index, expired: true)
+            remove(at: index, change: .expired)
             expiredCount += 1
             return nil
         }
@@ -327,7 +331,7 @@ public struct ShardTable: Sendable {
         if expiresAt != 0 { addVolatile(index, expiresAt) }
         access.reserve(nodes.count)
         access.store(index, access.fresh(now: now))
-        signalModified(index)
+        signalModified(index, change: .created)
         return index
     }
 
@@ -352,6 +356,14 @@ public struct ShardTable: Sendable {
         let index = appendNode(key, expiresAt: entry.expiresAt, now: now)
         setValue(at: index, entry.value)
         return index
+    }
+
+    /// Sets `key` to `entry` as a new key: an existing one is deleted first (RENAME and COPY REPLACE onto an
+    /// existing key, which Redis deletes and re-adds, so listeners hear of a created key either way).
+    @discardableResult
+    public mutating func replaceAsNew(_ key: KeyView, _ entry: Entry, now: Milliseconds) -> Int {
+        if let index = find(key) { remove(at: index) }
+        return set(key, entry, now: now)
     }
 
     /// Sets `key` to the string `bytes` with `deadline` (0: none), replacing any value. Returns the node index.
@@ -526,9 +538,10 @@ public struct ShardTable: Sendable {
         }
     }
 
-    /// Removes the key at `index` (`expired`: because its deadline passed). The last node moves into `index`.
-    public mutating func remove(at index: Int, expired: Bool = false) {
-        signalModified(index, removedAsExpired: expired)
+    /// Removes the key at `index` (`change`: deleted, or reclaimed because its deadline passed, or evicted).
+    /// The last node moves into `index`.
+    public mutating func remove(at index: Int, change: KeyChange = .written) {
+        signalModified(index, change: change)
         relink(index, hash: nodes[index].hash, to: nodes[index].next)
         let slot = nodes[index].volatileSlot
         if slot >= 0 { removeVolatile(slot: Int(slot)) }
@@ -572,11 +585,15 @@ public struct ShardTable: Sendable {
 
     /// Tells the observers that the key at `index` is about to change or go.
     @inline(__always)
-    private func signalModified(_ index: Int, removedAsExpired: Bool = false) {
-        guard let observer else { return }
+    private func signalModified(_ index: Int, change: KeyChange = .written) {
+        let feedListening = feed?.isListening == true
+        guard observer != nil || feedListening else { return }
         withKeyBytes(at: index) { bytes in
-            let view = KeyView(bytes: bytes, hash: nodes[index].hash)
-            observer.modified(hash: view.hash, removedAsExpired: removedAsExpired) { view.matches($0) }
+            if let observer {
+                let view = KeyView(bytes: bytes, hash: nodes[index].hash)
+                observer.modified(hash: view.hash, removedAsExpired: change == .expired) { view.matches($0) }
+            }
+            if feedListening { feed?.report(bytes, database: database, change: change) }
         }
     }
 

@@ -52,4 +52,9 @@ int cshoal_parse_long_double(const char *bytes, size_t len, long double *out);
 /// "-0" as "0". Returns the length written into `buf`, or -1 when it doesn't fit.
 int cshoal_format_long_double(long double value, char *buf, size_t len);
 
+/// The client whose command this thread is running (0: none), for CLIENT TRACKING's NOLOOP: the store reports a
+/// change on the thread that makes it, and tracking must know whose command made it.
+void cshoal_set_executing_client(long id);
+long cshoal_executing_client_id(void);
+
 #endif

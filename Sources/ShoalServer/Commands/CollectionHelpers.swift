@@ -104,10 +104,30 @@ extension ShardGroup {
 
     /// A STORE command's destination: replaced by `value`, or deleted when the result is empty (nil), as
     /// Redis's SINTERSTORE, ZUNIONSTORE, ZRANGESTORE, GEOSEARCHSTORE and SORT ... STORE all do.
-    func store(_ value: Value?, at destination: KeyView, database: Int, now: Milliseconds) {
-        withTable(database: database, hash: destination.hash) { table in
-            if let index = table.lookupForWrite(destination, now: now) { table.remove(at: index) }
-            if let value { table.insert(destination, value: value, now: now) }
+    /// Publishes `event` of class `type` about the destination when stored, `del` when an empty result deleted
+    /// it (Redis publishes nothing when there was nothing to delete).
+    func store(
+        _ value: Value?, at destination: KeyView, database: Int, now: Milliseconds, server: ServerState,
+        _ type: KeyspaceEvents, _ event: String
+    ) {
+        let existed = withTable(database: database, hash: destination.hash) { table -> Bool in
+            let index = table.lookupForWrite(destination, now: now)
+            if let value {
+                // Replaced in place (value and deadline): an overwritten destination is no new key.
+                if let index {
+                    table.replace(at: index, with: Entry(value: value, expiresAt: 0))
+                } else {
+                    table.insert(destination, value: value, now: now)
+                }
+            } else if let index {
+                table.remove(at: index)
+            }
+            return index != nil
+        }
+        if value != nil {
+            server.notify(type, event, destination.bytes, database: database)
+        } else if existed {
+            server.notify(.generic, "del", destination.bytes, database: database)
         }
     }
 }
@@ -125,7 +145,10 @@ extension CommandContext {
         return try store.read(database, key) { table throws(CommandError) -> R in
             let index = table.lookup(key, now: now)
             noteLookup(hit: index != nil)
-            guard let index else { return try body(nil) }
+            guard let index else {
+                notify(.keyMiss, "keymiss", key)
+                return try body(nil)
+            }
             return try body(try table.collection(C.self, at: index))
         }
     }
@@ -153,7 +176,9 @@ extension SortedSetValue: RemovableMembers {}
 extension CommandContext {
     /// HDEL, SREM, ZREM: removes the members named from argument 2 on; replies how many were there. The key
     /// goes when its last member does.
-    func removeMembers<C: RemovableMembers>(_ type: C.Type) throws(CommandError) {
+    func removeMembers<C: RemovableMembers>(
+        _ type: C.Type, notifying eventType: KeyspaceEvents, _ event: String
+    ) throws(CommandError) {
         let args = self.args
         let removed = try writeCollection(creating: nil) { (collection: inout C) throws(CommandError) -> Int in
             var removed = 0
@@ -161,6 +186,7 @@ extension CommandContext {
             return removed
         } ?? 0
         noteDirty(removed)
+        if removed > 0 { notifyCollection(eventType, event, keyAt: 1) }
         out.integer(removed)
     }
 

@@ -129,9 +129,10 @@ extension CommandContext {
     /// The reply of GET and its kin: the value at `index`, or nil when the lookup found nothing; counts the
     /// lookup as a keyspace hit or miss. Returns whether the key was found.
     @discardableResult
-    func replyLookup(_ table: some TableReading, _ index: Int?) throws(CommandError) -> Bool {
+    func replyLookup(_ table: some TableReading, _ index: Int?, keyAt keyIndex: Int = 1) throws(CommandError) -> Bool {
         noteLookup(hit: index != nil)
         guard let index else {
+            notify(.keyMiss, "keymiss", keyAt: keyIndex)
             out.null()
             return false
         }

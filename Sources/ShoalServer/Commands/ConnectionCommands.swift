@@ -43,7 +43,16 @@ let clientNameError = "ERR Client names cannot contain spaces, newlines or speci
 
 func pingCommand(_ ctx: CommandContext) throws(CommandError) {
     guard ctx.args.count <= 2 else { throw .wrongArity("ping") }
-    if ctx.args.count == 2 { ctx.out.bulk(ctx.args[1]) } else { ctx.out.simple("PONG") }
+    if ctx.client.subscriptions != nil && ctx.client.protocolVersion == 2 {
+        // Subscribed RESP2 connections carry arrays only: Redis answers [pong, <argument or empty>].
+        ctx.out.arrayHeader(2)
+        ctx.out.bulk("pong")
+        if ctx.args.count == 2 { ctx.out.bulk(ctx.args[1]) } else { ctx.out.bulk("") }
+    } else if ctx.args.count == 2 {
+        ctx.out.bulk(ctx.args[1])
+    } else {
+        ctx.out.simple("PONG")
+    }
 }
 
 func echoCommand(_ ctx: CommandContext) throws(CommandError) {
@@ -123,6 +132,8 @@ func helloCommand(_ ctx: CommandContext) throws(CommandError) {
 
 func resetCommand(_ ctx: CommandContext) throws(CommandError) {
     ctx.server.discardTransaction(ctx.client)
+    ctx.server.unsubscribeAll(ctx.client)
+    ctx.server.disableTracking(ctx.client)
     ctx.client.database = 0
     ctx.client.protocolVersion = 2
     ctx.client.handle.names.withLock { $0.name = "" }
@@ -197,14 +208,11 @@ func clientSetinfoCommand(_ ctx: CommandContext) throws(CommandError) {
 func clientListCommand(_ ctx: CommandContext) throws(CommandError) {
     let args = ctx.args
     var ids: Set<Int>?
+    var type: String?
     var index = 2
     while index < args.count {
         if args.matches(index, "TYPE"), index + 1 < args.count {
-            let type = args.lowercased(index + 1)
-            guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
-                throw .unknownClientType(args.string(index + 1))
-            }
-            if type != "normal" { ids = [] }
+            type = try clientType(args, index + 1)
             index += 2
         } else if args.matches(index, "ID"), index + 1 < args.count {
             var wanted = ids ?? []
@@ -219,9 +227,35 @@ func clientListCommand(_ ctx: CommandContext) throws(CommandError) {
             throw .syntax
         }
     }
-    let lines = ctx.server.clients.all.filter { ids?.contains($0.id) ?? true }
+    let lines = ctx.server.clients.all.filter { (ids?.contains($0.id) ?? true) && $0.isOfType(type) }
         .map { ctx.server.describeClient($0, now: ctx.now) }
     ctx.out.verbatim(lines.joined())
+}
+
+/// CLIENT LIST / KILL's TYPE argument, lowercased; Redis's error for an unknown one.
+private func clientType(_ args: Arguments, _ index: Int) throws(CommandError) -> String {
+    let type = args.lowercased(index)
+    guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
+        throw .unknownClientType(args.string(index))
+    }
+    return type
+}
+
+extension ClientHandle {
+    /// Redis's getClientType: a subscribed client (RESP3 too) is pubsub, every other one normal (no replicas).
+    var isPubSub: Bool {
+        channelCount.load(ordering: .relaxed) + patternCount.load(ordering: .relaxed)
+            + shardChannelCount.load(ordering: .relaxed) > 0
+    }
+
+    func isOfType(_ type: String?) -> Bool {
+        switch type {
+        case nil: return true
+        case "normal": return !isPubSub
+        case "pubsub": return isPubSub
+        default: return false
+        }
+    }
 }
 
 func clientInfoCommand(_ ctx: CommandContext) throws(CommandError) {
@@ -247,6 +281,13 @@ func clientHelpCommand(_ ctx: CommandContext) throws(CommandError) {
         "SETNAME <name>", "    Assign the name <name> to the current connection.",
         "UNBLOCK <clientid> [TIMEOUT|ERROR]",
         "    Unblock the specified blocked client.",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+        "         [OPTIN] [OPTOUT] [NOLOOP]",
+        "    Control server assisted client side caching.",
+        "TRACKINGINFO", "    Report tracking status for the current connection.",
+        "CACHING (YES|NO)",
+        "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+        "GETREDIR", "    Return the client ID we are redirecting to when tracking is enabled.",
         "HELP", "    Print this help.",
     ])
 }
@@ -290,7 +331,7 @@ let clientSubcommands: [Command] = [
         "help", arity: 2, flags: [.loading, .stale], group: "connection",
         summary: "Returns helpful text about the different subcommands.", since: "5.0.0",
         handler: clientHelpCommand),
-]
+] + trackingSubcommands
 
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: the client gets its timeout reply, or the UNBLOCKED error, from its own
 /// loop (through the mailbox); 1 when it was blocked and nobody served it first.
@@ -331,6 +372,7 @@ func killClients(_ ctx: CommandContext) throws(CommandError) {
     var localAddress: String?
     var skipMe = true
     var matchNone = false
+    var type: String?
     let oldForm = args.count == 3
     if oldForm {
         address = args.string(2)
@@ -351,11 +393,7 @@ func killClients(_ ctx: CommandContext) throws(CommandError) {
             } else if args.matches(index, "USER") {
                 if args.string(index + 1) != "default" { matchNone = true }
             } else if args.matches(index, "TYPE") {
-                let type = args.lowercased(index + 1)
-                guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
-                    throw .unknownClientType(args.string(index + 1))
-                }
-                if type != "normal" { matchNone = true }
+                type = try clientType(args, index + 1)
             } else if args.matches(index, "SKIPME") {
                 if args.matches(index + 1, "YES") {
                     skipMe = true
@@ -374,6 +412,7 @@ func killClients(_ ctx: CommandContext) throws(CommandError) {
     if !matchNone {
         for handle in ctx.server.clients.all {
             if let id, handle.id != id { continue }
+            if !handle.isOfType(type) { continue }
             if let address, handle.address != address { continue }
             if let localAddress, handle.localAddress != localAddress { continue }
             if handle.id == ctx.client.id {

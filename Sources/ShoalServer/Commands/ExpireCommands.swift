@@ -40,8 +40,10 @@ func expireGeneric(_ ctx: CommandContext, seconds: Bool, relative: Bool) throws(
         if lt && current != 0 && deadline >= current { return false }
         if deadline <= ctx.now {
             table.remove(at: index)
+            ctx.notify(.generic, "del", key)
         } else {
             table.setExpiry(at: index, deadline)
+            ctx.notify(.generic, "expire", key)
         }
         return true
     }
@@ -99,6 +101,7 @@ func persistCommand(_ ctx: CommandContext) throws(CommandError) {
     let changed = ctx.store.write(ctx.database, key) { table -> Bool in
         guard let index = table.lookupForWrite(key, now: ctx.now), table.expiresAt(at: index) != 0 else { return false }
         table.setExpiry(at: index, 0)
+        ctx.notify(.generic, "persist", key)
         return true
     }
     if changed { ctx.noteDirty() }

@@ -429,7 +429,9 @@ private func geoSearch(_ ctx: CommandContext, flavor: String, readOnly: Bool, se
             let entries = results.map {
                 (member: $0.member, score: search.storeDistances ? $0.distance / search.unit : $0.score)
             }
-            group.store(entries.storedSortedSet(limits), at: args.key(storeIndex), database: ctx.database, now: ctx.now)
+            group.store(
+                entries.storedSortedSet(limits), at: args.key(storeIndex), database: ctx.database, now: ctx.now,
+                server: ctx.server, .zset, args.matches(0, "geosearchstore") ? "geosearchstore" : "georadiusstore")
         }
         return (search, results)
     }

@@ -21,6 +21,7 @@ private func setFields(_ ctx: CommandContext, command: String) throws(CommandErr
         return added
     }
     ctx.noteDirty((args.count - 2) / 2)
+    ctx.notify(.hash, "hset", keyAt: 1)
     return added ?? 0
 }
 
@@ -40,7 +41,10 @@ func hsetnxCommand(_ ctx: CommandContext) throws(CommandError) {
         guard !hash.contains(args[2]) else { return false }
         return hash.set(args[2], args[3], limits: limits)
     }
-    if added == true { ctx.noteDirty() }
+    if added == true {
+        ctx.noteDirty()
+        ctx.notify(.hash, "hset", keyAt: 1)
+    }
     ctx.out.integer(added == true ? 1 : 0)
 }
 
@@ -64,7 +68,7 @@ func hmgetCommand(_ ctx: CommandContext) throws(CommandError) {
     }
 }
 
-func hdelCommand(_ ctx: CommandContext) throws(CommandError) { try ctx.removeMembers(HashValue.self) }
+func hdelCommand(_ ctx: CommandContext) throws(CommandError) { try ctx.removeMembers(HashValue.self, notifying: .hash, "hdel") }
 
 func hlenCommand(_ ctx: CommandContext) throws(CommandError) {
     try ctx.readCollection(HashValue.self) { hash in ctx.out.integer(hash?.count ?? 0) }
@@ -118,6 +122,7 @@ func hincrbyCommand(_ ctx: CommandContext) throws(CommandError) {
         return sum
     }
     ctx.noteDirty()
+    ctx.notify(.hash, "hincrby", keyAt: 1)
     ctx.out.integer(result ?? 0)
 }
 
@@ -136,6 +141,7 @@ func hincrbyfloatCommand(_ ctx: CommandContext) throws(CommandError) {
         return text
     }
     ctx.noteDirty()
+    ctx.notify(.hash, "hincrbyfloat", keyAt: 1)
     ctx.out.bulk(text ?? [])
 }
 

@@ -17,6 +17,7 @@ func deleteKeys(_ ctx: CommandContext) {
                 if let index = table.lookupForWrite(key, now: ctx.now) {
                     table.remove(at: index)
                     removed += 1
+                    ctx.notify(.generic, "del", key)
                 }
             }
         }
@@ -64,7 +65,9 @@ func renameGeneric(_ ctx: CommandContext, onlyIfAbsent: Bool) throws(CommandErro
         guard let entry = group.withTable(database: database, hash: source.hash, { $0.remove(source) }) else {
             return false
         }
-        group.withTable(database: database, hash: target.hash) { table in table.set(target, entry, now: ctx.now) }
+        group.withTable(database: database, hash: target.hash) { table in table.replaceAsNew(target, entry, now: ctx.now) }
+        ctx.notify(.generic, "rename_from", source)
+        ctx.notify(.generic, "rename_to", target)
         return true
     }
     if moved { ctx.noteDirty(2) }
@@ -178,7 +181,8 @@ func copyCommand(_ ctx: CommandContext) throws(CommandError) {
         guard let entry else { return false }
         return group.withTable(database: targetDatabase, hash: target.hash) { table in
             if !replace && table.lookupForWrite(target, now: ctx.now) != nil { return false }
-            table.set(target, entry, now: ctx.now)
+            table.replaceAsNew(target, entry, now: ctx.now)
+            ctx.server.notify(.generic, "copy_to", target.bytes, database: targetDatabase)
             return true
         }
     }
@@ -204,6 +208,8 @@ func moveCommand(_ ctx: CommandContext) throws(CommandError) {
             return false
         }
         group.withTable(database: targetDatabase, hash: key.hash) { $0.set(key, entry, now: ctx.now) }
+        ctx.notify(.generic, "move_from", key)
+        ctx.server.notify(.generic, "move_to", key.bytes, database: targetDatabase)
         return true
     }
     if moved { ctx.noteDirty() }
@@ -217,12 +223,14 @@ func dbsizeCommand(_ ctx: CommandContext) throws(CommandError) {
 func flushdbCommand(_ ctx: CommandContext) throws(CommandError) {
     try checkFlushArguments(ctx)
     ctx.noteDirty(ctx.store.flush(database: ctx.database))
+    ctx.server.invalidateAllTracked()
     ctx.out.ok()
 }
 
 func flushallCommand(_ ctx: CommandContext) throws(CommandError) {
     try checkFlushArguments(ctx)
     ctx.store.flushAll()
+    ctx.server.invalidateAllTracked()
     ctx.noteDirty()
     // As Redis: with saving on, persist the empty dataset at once so a restart can't bring the keys back.
     // Not while shards are held (inside EXEC): after the command, or after its transaction.

@@ -67,7 +67,10 @@ private func push(_ ctx: CommandContext, at end: ListValue.End, onlyIfExists: Bo
         for index in 2..<args.count { list.push(args[index], at: end, limits: limits) }
         return list.count
     }
-    if length != nil { ctx.noteDirty(args.count - 2) }
+    if length != nil {
+        ctx.noteDirty(args.count - 2)
+        ctx.notify(.list, end == .head ? "lpush" : "rpush", keyAt: 1)
+    }
     ctx.out.integer(length ?? 0)
 }
 
@@ -97,6 +100,7 @@ private func pop(_ ctx: CommandContext, at end: ListValue.End) throws(CommandErr
         return
     }
     ctx.noteDirty(popped.count)
+    if !popped.isEmpty { ctx.notifyCollection(.list, end == .head ? "lpop" : "rpop", keyAt: 1) }
     if count == nil {
         ctx.out.bulk(popped[0])
     } else {
@@ -212,6 +216,7 @@ func lsetCommand(_ ctx: CommandContext) throws(CommandError) {
     }
     guard done != nil else { throw .noSuchKey }
     ctx.noteDirty()
+    ctx.notify(.list, "lset", keyAt: 1)
     ctx.out.ok()
 }
 
@@ -238,7 +243,10 @@ func linsertCommand(_ ctx: CommandContext) throws(CommandError) {
         list.insert(args[4], at: after ? position + 1 : position, limits: limits)
         return list.count
     }
-    if let length, length > 0 { ctx.noteDirty() }
+    if let length, length > 0 {
+        ctx.noteDirty()
+        ctx.notify(.list, "linsert", keyAt: 1)
+    }
     ctx.out.integer(length ?? 0)
 }
 
@@ -256,16 +264,18 @@ func lremCommand(_ ctx: CommandContext) throws(CommandError) {
         return positions.count
     } ?? 0
     ctx.noteDirty(removed)
+    if removed > 0 { ctx.notifyCollection(.list, "lrem", keyAt: 1) }
     ctx.out.integer(removed)
 }
 
 func ltrimCommand(_ ctx: CommandContext) throws(CommandError) {
     let start = try ctx.args.integer(2)
     let end = try ctx.args.integer(3)
-    _ = try ctx.writeCollection(creating: nil) { (list: inout ListValue) throws(CommandError) in
+    let found = try ctx.writeCollection(creating: nil) { (list: inout ListValue) throws(CommandError) in
         list.keep(clampedRange(start, end, count: list.count) ?? 0..<0)
     }
     ctx.noteDirty()
+    if found != nil { ctx.notifyCollection(.list, "ltrim", keyAt: 1) }
     ctx.out.ok()
 }
 
@@ -280,7 +290,7 @@ private func move(_ ctx: CommandContext, from: ListValue.End, to: ListValue.End)
         database: ctx.database, hashes: [source.hash, destination.hash], exclusive: true
     ) { group throws(CommandError) in
         try moveElement(
-            in: group, database: ctx.database, source: source, destination: destination, from: from, to: to,
+            in: group, server: ctx.server, database: ctx.database, source: source, destination: destination, from: from, to: to,
             now: ctx.now, limits: limits)
     }
     guard let element else {
@@ -324,7 +334,7 @@ func runBlocking(_ ctx: CommandContext, _ request: BlockingRequest, deadline: Mi
     let parked = try ctx.store.withKeys(database: database, hashes: request.keys.map(\.hash), exclusive: true) {
         group throws(CommandError) -> BlockedClient? in
         if try request.attempt(
-            in: group, database: database, now: ctx.now, limits: limits, strictTypes: true, out: &ctx.out,
+            in: group, server: ctx.server, database: database, now: ctx.now, limits: limits, strictTypes: true, out: &ctx.out,
             claim: { true })
         {
             return nil

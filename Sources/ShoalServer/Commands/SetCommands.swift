@@ -15,10 +15,11 @@ func saddCommand(_ ctx: CommandContext) throws(CommandError) {
         return added
     } ?? 0
     ctx.noteDirty(added)
+    if added > 0 { ctx.notify(.set, "sadd", keyAt: 1) }
     ctx.out.integer(added)
 }
 
-func sremCommand(_ ctx: CommandContext) throws(CommandError) { try ctx.removeMembers(SetValue.self) }
+func sremCommand(_ ctx: CommandContext) throws(CommandError) { try ctx.removeMembers(SetValue.self, notifying: .set, "srem") }
 
 func sismemberCommand(_ ctx: CommandContext) throws(CommandError) {
     try ctx.readCollection(SetValue.self) { set in ctx.out.integer(set?.contains(ctx.args[2]) == true ? 1 : 0) }
@@ -56,6 +57,7 @@ func spopCommand(_ ctx: CommandContext) throws(CommandError) {
         }
         if let member = popped ?? nil {
             ctx.noteDirty()
+            ctx.notifyCollection(.set, "spop", keyAt: 1)
             ctx.out.bulk(member)
         } else {
             ctx.out.null()
@@ -70,6 +72,7 @@ func spopCommand(_ ctx: CommandContext) throws(CommandError) {
         return picks
     } ?? []
     ctx.noteDirty(popped.count)
+    if !popped.isEmpty { ctx.notifyCollection(.set, "spop", keyAt: 1) }
     ctx.out.setHeader(popped.count)
     for member in popped { ctx.out.bulk(member) }
 }
@@ -112,12 +115,15 @@ func smoveCommand(_ ctx: CommandContext) throws(CommandError) {
             _ = try table.modifyCollection(source, now: ctx.now, creating: nil) { (set: inout SetValue) in
                 set.remove(member)
             }
+            ctx.server.notifyChanged(.set, "srem", source, database: database, emptied: table.find(source) == nil)
         }
-        try group.withTable(database: database, hash: destination.hash) { table throws(CommandError) in
-            _ = try table.modifyCollection(destination, now: ctx.now, creating: { SetValue(firstMember: member) }) {
+        let added = try group.withTable(database: database, hash: destination.hash) {
+            table throws(CommandError) -> Bool in
+            try table.modifyCollection(destination, now: ctx.now, creating: { SetValue(firstMember: member) }) {
                 set in set.add(member, limits: limits)
-            }
+            } ?? false
         }
+        if added { ctx.notify(.set, "sadd", destination) }
         return true
     }
     if moved { ctx.noteDirty() }
@@ -194,7 +200,7 @@ extension CommandContext {
             let members = combine(try readSets(2..<args.count, group: group), operation)
             group.store(
                 members.isEmpty ? nil : .set(SetValue(members: members, limits: limits)), at: destination,
-                database: database, now: now)
+                database: database, now: now, server: server, .set, args.lowercased(0))
             return members.count
         }
         noteDirty()

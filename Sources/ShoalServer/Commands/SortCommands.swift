@@ -201,7 +201,7 @@ private func sortGeneric(_ ctx: CommandContext, readOnly: Bool) throws(CommandEr
             let stored = output.map { $0 ?? [] }
             group.store(
                 stored.isEmpty ? nil : .list(ListValue(elements: stored, limits: limits)), at: destination,
-                database: database, now: ctx.now)
+                database: database, now: ctx.now, server: ctx.server, .list, "sortstore")
         }
         return output
     }

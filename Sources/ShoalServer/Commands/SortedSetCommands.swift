@@ -243,6 +243,7 @@ func applyScores(
         }
         return (added, changed, last)
     }
+    if let outcome, outcome.added + outcome.changed > 0 { ctx.notify(.zset, incr ? "zincr" : "zadd", keyAt: 1) }
     return outcome ?? (0, 0, nil)
 }
 
@@ -250,18 +251,22 @@ func zincrbyCommand(_ ctx: CommandContext) throws(CommandError) {
     guard let increment = parseScore(ctx.args[2]) else { throw .notFloat }
     let member = ctx.args[3]
     let limits = ctx.limits
+    var changed = false
     let score = try ctx.writeCollection(creating: { SortedSetValue() }) {
         (zset: inout SortedSetValue) throws(CommandError) -> Double in
-        let new = (zset.score(of: member) ?? 0) + increment
+        let current = zset.score(of: member)
+        let new = (current ?? 0) + increment
         if new.isNaN { throw .scoreIsNaN }
+        changed = current != new
         zset.set(member, score: new, limits: limits)
         return new
     }
     ctx.noteDirty()
+    if changed { ctx.notify(.zset, "zincr", keyAt: 1) }
     ctx.out.double(score ?? increment)
 }
 
-func zremCommand(_ ctx: CommandContext) throws(CommandError) { try ctx.removeMembers(SortedSetValue.self) }
+func zremCommand(_ ctx: CommandContext) throws(CommandError) { try ctx.removeMembers(SortedSetValue.self, notifying: .zset, "zrem") }
 
 // MARK: - Reading members
 
@@ -457,7 +462,9 @@ private func zrangeGeneric(
         ) { group throws(CommandError) -> Int in
             let zset = try group.readCollection(SortedSetValue.self, ctx.database, source, now: ctx.now)
             let entries = zset.map { selectEntries($0, range, reverse: isReverse, offset: offset, limit: limit) } ?? []
-            group.store(entries.storedSortedSet(limits), at: destination, database: ctx.database, now: ctx.now)
+            group.store(
+                entries.storedSortedSet(limits), at: destination, database: ctx.database, now: ctx.now,
+                server: ctx.server, .zset, "zrangestore")
             return entries.count
         }
         ctx.noteDirty()
@@ -498,6 +505,7 @@ private func zremrange(_ ctx: CommandContext, _ range: ZRange) throws(CommandErr
         return entries.count
     } ?? 0
     ctx.noteDirty(removed)
+    if removed > 0 { ctx.notifyCollection(.zset, ctx.args.lowercased(0), keyAt: 1) }
     ctx.out.integer(removed)
 }
 
@@ -544,6 +552,7 @@ private func zpop(_ ctx: CommandContext, max: Bool) throws(CommandError) {
         popEntries(&zset, max: max, count: count)
     } ?? []
     ctx.noteDirty(popped.count)
+    if !popped.isEmpty { ctx.notifyCollection(.zset, max ? "zpopmax" : "zpopmin", keyAt: 1) }
     // RESP3 pairs each member with its score when a count was given (Redis 7.0); RESP2 is always flat.
     ctx.out.scoredEntries(popped, withScores: true, nested: ctx.out.isResp3 && args.count == 3)
 }
@@ -775,7 +784,9 @@ private func zsetOperation(
         }
         let combined = combineScored(inputs, operation, weights: weights, aggregate: aggregate)
         if let destination {
-            group.store(combined.storedSortedSet(limits), at: destination, database: ctx.database, now: ctx.now)
+            group.store(
+                combined.storedSortedSet(limits), at: destination, database: ctx.database, now: ctx.now,
+                server: ctx.server, .zset, ctx.args.lowercased(0))
         }
         return combined
     }

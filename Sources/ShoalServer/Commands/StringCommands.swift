@@ -53,7 +53,12 @@ func setGeneric(_ ctx: CommandContext, keyIndex: Int, valueIndex: Int, options: 
     let stored = try ctx.store.write(ctx.database, key) { table throws(CommandError) -> Bool in
         let existing = table.lookupForWrite(key, now: ctx.now)
         if options.returnOld {
-            if let existing { try ctx.replyString(table, existing) } else { ctx.out.null() }
+            if let existing {
+                try ctx.replyString(table, existing)
+            } else {
+                ctx.notify(.keyMiss, "keymiss", key)
+                ctx.out.null()
+            }
         }
         switch options.condition {
         case .ifAbsent where existing != nil, .ifPresent where existing == nil:
@@ -75,7 +80,11 @@ func setGeneric(_ ctx: CommandContext, keyIndex: Int, valueIndex: Int, options: 
         }
         return true
     }
-    if stored { ctx.noteDirty() }
+    if stored {
+        ctx.noteDirty()
+        ctx.notify(.string, "set", keyAt: keyIndex)
+        if case .at = options.expiry { ctx.notify(.generic, "expire", keyAt: keyIndex) }
+    }
     return stored
 }
 
@@ -95,6 +104,7 @@ func incrementBy(_ ctx: CommandContext, _ increment: Int64) throws(CommandError)
         return sum
     }
     ctx.noteDirty()
+    ctx.notify(.string, "incrby", keyAt: 1)
     ctx.out.integer(result)
 }
 
@@ -149,7 +159,10 @@ func getdelCommand(_ ctx: CommandContext) throws(CommandError) {
         table.remove(at: index)
         return true
     }
-    if removed { ctx.noteDirty() }
+    if removed {
+        ctx.noteDirty()
+        ctx.notify(.generic, "del", keyAt: 1)
+    }
 }
 
 /// GETEX checks its options' syntax first, then looks the key up, and only then the expire time's value, as
@@ -188,13 +201,16 @@ func getexCommand(_ ctx: CommandContext) throws(CommandError) {
         case .at(let deadline) where deadline <= ctx.now:
             table.remove(at: found)
             ctx.noteDirty()
+            ctx.notify(.generic, "del", keyAt: 1)
         case .at(let deadline):
             table.setExpiry(at: found, deadline)
             ctx.noteDirty()
+            ctx.notify(.generic, "expire", keyAt: 1)
         case .persist:
             if table.expiresAt(at: found) != 0 {
                 table.setExpiry(at: found, 0)
                 ctx.noteDirty()
+                ctx.notify(.generic, "persist", keyAt: 1)
             }
         case .none, .keepTTL:
             break
@@ -215,6 +231,7 @@ func mgetCommand(_ ctx: CommandContext) throws(CommandError) {
                     table.withStringBytes(at: index) { ctx.out.bulk($0) }
                 } else {
                     ctx.noteLookup(hit: false)
+                    if table.peek(key, now: ctx.now) == nil { ctx.notify(.keyMiss, "keymiss", key) }
                     ctx.out.null()
                 }
             }
@@ -245,6 +262,7 @@ func appendCommand(_ ctx: CommandContext) throws(CommandError) {
         return table.modifyString(at: index) { bytes in bytes.append(contentsOf: suffix) }
     }
     ctx.noteDirty()
+    ctx.notify(.string, "append", keyAt: 1)
     ctx.out.integer(length)
 }
 
@@ -294,6 +312,7 @@ func incrbyfloatCommand(_ ctx: CommandContext) throws(CommandError) {
         return text
     }
     ctx.noteDirty()
+    ctx.notify(.string, "incrbyfloat", keyAt: 1)
     ctx.out.bulk(text)
 }
 
@@ -332,7 +351,10 @@ func setrangeCommand(_ ctx: CommandContext) throws(CommandError) {
         }
         return table.modifyString(at: existing, apply)
     }
-    if patch.count > 0 { ctx.noteDirty() }
+    if patch.count > 0 {
+        ctx.noteDirty()
+        ctx.notify(.string, "setrange", keyAt: 1)
+    }
     ctx.out.integer(length)
 }
 
@@ -456,6 +478,7 @@ func msetGeneric(_ ctx: CommandContext, onlyIfAllAbsent: Bool) throws(CommandErr
             group.withTable(database: ctx.database, hash: key.hash) { table in
                 table.setString(key, value, now: ctx.now)
             }
+            ctx.notify(.string, "set", key)
         }
         return true
     }
