@@ -9,7 +9,8 @@
 /// suite's race reports meaningful. The mutex lives in its own allocation, so it never moves.
 public final class Locked<Value>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
+    /// Reached only under the mutex: no dynamic exclusivity check on top of it.
+    @exclusivity(unchecked) private var value: Value
 
     public init(_ value: Value) {
         self.value = value

@@ -15,20 +15,23 @@ import ShoalStore
 /// for a burst of replies, not once per connection in the middle of the server's batch. When a client's
 /// unsent replies pass `pauseThreshold` it is not read from, and its buffered commands wait, until the replies
 /// drain: a client that pipelines without reading cannot make the server buffer without bound.
+///
+/// Only its loop's thread touches a connection, so its state has no dynamic exclusivity checks (callgrind: they
+/// were several percent of every request).
 final class Connection {
     let fd: Int32
     let registration: UInt64
     let session: ClientSession
     private let input = InputBuffer()
-    private var parser: RequestParser
+    @exclusivity(unchecked) private var parser: RequestParser
     /// Bytes of `session.out` already written to the socket.
-    private var written = 0
-    private(set) var interest: UInt32 = Epoll.input
+    @exclusivity(unchecked) private var written = 0
+    @exclusivity(unchecked) private(set) var interest: UInt32 = Epoll.input
     /// When the output passed the soft limit (0: not over it), for `client-output-buffer-limit`.
-    private var softLimitSince: Int64 = 0
-    private(set) var isClosed = false
+    @exclusivity(unchecked) private var softLimitSince: Int64 = 0
+    @exclusivity(unchecked) private(set) var isClosed = false
     /// True while this connection waits in its loop's list of replies to send at the end of the wake.
-    var flushScheduled = false
+    @exclusivity(unchecked) var flushScheduled = false
 
     static let pauseThreshold = 256 * 1024
     static let maxReadSize = 1024 * 1024
