@@ -109,6 +109,11 @@ int cshoal_format_long_double(long double value, char *buf, size_t len) {
 }
 
 static __thread long cshoal_executing_client = 0;
+static __thread int cshoal_loop = -1;
+
+void cshoal_set_current_loop(int index) { cshoal_loop = index; }
+
+int cshoal_current_loop(void) { return cshoal_loop; }
 
 void cshoal_set_executing_client(long id) { cshoal_executing_client = id; }
 

@@ -22,14 +22,14 @@ final class EventLoop: @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
     private var listeners: [Int32]
-    private var connections: [UInt64: Connection] = [:]
+    @exclusivity(unchecked) private var connections: [UInt64: Connection] = [:]
     /// The same connections by client id, for mail.
-    private var byClient: [Int: Connection] = [:]
-    private var nextRegistration: UInt64 = EventLoop.firstConnectionID
+    @exclusivity(unchecked) private var byClient: [Int: Connection] = [:]
+    @exclusivity(unchecked) private var nextRegistration: UInt64 = EventLoop.firstConnectionID
     private let stopping = Atomic<Bool>(false)
-    private var lastHousekeeping: Int64 = 0
+    @exclusivity(unchecked) private var lastHousekeeping: Int64 = 0
     /// Clients parked by a blocking command, by client id, until a reply arrives in the mailbox or they time out.
-    private var blocked: [Int: Connection] = [:]
+    @exclusivity(unchecked) private var blocked: [Int: Connection] = [:]
 
     /// This loop's view of the settings, shared by its sessions; refreshed at every wake when CONFIG SET changed
     /// something (one atomic load otherwise).
@@ -81,13 +81,15 @@ final class EventLoop: @unchecked Sendable {
     /// The wall clock when `epoll_wait` last returned: it dates every command of that batch (Redis likewise
     /// dates a command by a cached time). Taken after the requests arrived, so a key whose deadline a client
     /// saw pass before sending is seen expired.
-    private(set) var now: Milliseconds = currentTimeMilliseconds()
+    @exclusivity(unchecked) private(set) var now: Milliseconds = currentTimeMilliseconds()
 
     func run() {
+        cshoal_set_current_loop(Int32(index))
         var datas = [UInt64](repeating: 0, count: 256)
         var events = [UInt32](repeating: 0, count: 256)
         while !stopping.load(ordering: .acquiring) {
-            var timeout = pendingFlush.isEmpty ? max(1, 1000 / settings.current.hz) : 0
+            // Mail this loop posted to itself (a PUBLISH to a subscriber here, late in the last pass) woke nobody.
+            var timeout = pendingFlush.isEmpty && !mailbox.hasMail ? max(1, 1000 / settings.current.hz) : 0
             if let deadline = nearestBlockingDeadline() {
                 timeout = min(timeout, Int(max(0, deadline - currentTimeMilliseconds())))
             }
@@ -191,7 +193,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Connections with replies to send once this wake's events are handled.
-    private var pendingFlush: [Connection] = []
+    @exclusivity(unchecked) private var pendingFlush: [Connection] = []
 
     func scheduleFlush(_ connection: Connection) {
         guard !connection.flushScheduled else { return }

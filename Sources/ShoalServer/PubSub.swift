@@ -1,3 +1,4 @@
+import CShoalPosix
 import RESP
 import ShoalPosix
 import Synchronization
@@ -157,16 +158,18 @@ final class PubSubRegistry: Sendable {
 
     /// The receivers of a message on `channel`, grouped by loop, and how many there are (PUBLISH's reply: a
     /// client subscribed to the channel and to a matching pattern receives it, and counts, twice).
-    func receivers(of channel: [UInt8], kind: SubscriptionKind, payload: [UInt8]) -> (
-        count: Int, byLoop: [Int: Publication]
+    func receivers(of channel: [UInt8], kind: SubscriptionKind, payload: [UInt8], loops: Int) -> (
+        count: Int, byLoop: [Publication?]
     ) {
         contents.withLock { contents in
-            var byLoop: [Int: Publication] = [:]
+            var byLoop = [Publication?](repeating: nil, count: loops)
             var count = 0
             func add(_ subscribers: [Subscriber], pattern: [UInt8]?) {
                 for subscriber in subscribers {
-                    byLoop[subscriber.loop, default: Publication(kind: kind, channel: channel, payload: payload, targets: [])]
-                        .targets.append((subscriber.clientID, pattern))
+                    if byLoop[subscriber.loop] == nil {
+                        byLoop[subscriber.loop] = Publication(kind: kind, channel: channel, payload: payload, targets: [])
+                    }
+                    byLoop[subscriber.loop]!.targets.append((subscriber.clientID, pattern))
                     count += 1
                 }
             }
@@ -210,13 +213,16 @@ extension ServerState {
     /// how many clients receive it.
     @discardableResult
     func publish(_ channel: [UInt8], _ payload: [UInt8], kind: SubscriptionKind = .channel) -> Int {
-        let (count, byLoop) = pubsub.receivers(of: channel, kind: kind, payload: payload)
-        for (loop, publication) in byLoop { post(.publish(publication), toLoop: loop) }
+        let (count, byLoop) = pubsub.receivers(of: channel, kind: kind, payload: payload, loops: mailboxes.count)
+        for (loop, publication) in byLoop.enumerated() {
+            if let publication { post(.publish(publication), toLoop: loop) }
+        }
         return count
     }
 
     /// Puts `mail` in a loop's mailbox and wakes the loop if the mailbox was empty (a loop drains all of it).
+    /// A loop posting to itself needs no wake-up: it drains its mailbox before it next reads or sleeps.
     func post(_ mail: Mail, toLoop loop: Int) {
-        if mailboxes[loop].post(mail) { lifecycle.wake(loop: loop) }
+        if mailboxes[loop].post(mail) && Int(cshoal_current_loop()) != loop { lifecycle.wake(loop: loop) }
     }
 }

@@ -16,12 +16,13 @@ extension ServerState {
         let patterns = handle.patternCount.load(ordering: .relaxed)
         let shardChannels = handle.shardChannelCount.load(ordering: .relaxed)
         let redirect = handle.trackingRedirect.load(ordering: .relaxed)
-        // Redis's order of flag letters: P(ubsub), x (MULTI), b(locked), t(racking); N for none.
+        // Redis's order of flag letters: P(ubsub), x (MULTI), b(locked), t(racking), R (broken redirect), B(CAST);
+        // N for none.
         var flags = ""
         if channels + patterns + shardChannels > 0 { flags += "P" }
         if queued >= 0 { flags += "x" }
         if handle.isBlocked.load(ordering: .relaxed) { flags += "b" }
-        if redirect >= 0 { flags += "t" }
+        if redirect >= 0 { flags += "t" + handle.trackingLetters.withLock { $0 } }
         if flags.isEmpty { flags = "N" }
         return "id=\(handle.id) addr=\(handle.address) laddr=\(handle.localAddress) fd=\(handle.fd) name=\(names.name) "
             + "age=\(age) idle=\(idle) flags=\(flags) db=\(handle.database.load(ordering: .relaxed)) "

@@ -57,4 +57,8 @@ int cshoal_format_long_double(long double value, char *buf, size_t len);
 void cshoal_set_executing_client(long id);
 long cshoal_executing_client_id(void);
 
+/// The event loop the calling thread runs (-1: none): mail posted to one's own loop needs no wake-up.
+void cshoal_set_current_loop(int index);
+int cshoal_current_loop(void);
+
 #endif

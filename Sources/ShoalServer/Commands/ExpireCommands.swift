@@ -55,7 +55,10 @@ func expireGeneric(_ ctx: CommandContext, seconds: Bool, relative: Bool) throws(
 func reportExpiry(_ ctx: CommandContext, _ transform: (_ deadline: Milliseconds) -> Int64) {
     let key = ctx.args.key(1)
     let reply: Int64 = ctx.store.read(ctx.database, key) { table in
-        guard let index = table.peek(key, now: ctx.now) else { return -2 }
+        guard let index = table.peek(key, now: ctx.now) else {
+            ctx.notify(.keyMiss, "keymiss", key)
+            return -2
+        }
         let deadline = table.expiresAt(at: index)
         return deadline == 0 ? -1 : transform(deadline)
     }

@@ -419,6 +419,7 @@ private func geoSearch(_ ctx: CommandContext, flavor: String, readOnly: Bool, se
         database: ctx.database, hashes: hashes, exclusive: !storeCandidates.isEmpty
     ) { group throws(CommandError) -> (GeoSearch, [(member: [UInt8], distance: Double, score: Double)]) in
         let zset = try group.readCollection(SortedSetValue.self, ctx.database, source, now: ctx.now)
+        if zset == nil { ctx.notify(.keyMiss, "keymiss", source) }
         var search = try parseGeoSearch(ctx, flavor: flavor, keyIndex: keyIndex, allowStore: !readOnly, zset: zset)
         if searchStore { search.storeKey = 1 }
         var results: [(member: [UInt8], distance: Double, score: Double)] = []

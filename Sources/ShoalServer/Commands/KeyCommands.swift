@@ -37,7 +37,9 @@ func countExisting(_ ctx: CommandContext, touch: Bool) {
         keys.reduce(0) { total, key in
             total
                 + group.readTable(database: ctx.database, hash: key.hash) { table in
-                    (touch ? table.lookup(key, now: ctx.now) : table.peek(key, now: ctx.now)) != nil ? 1 : 0
+                    if (touch ? table.lookup(key, now: ctx.now) : table.peek(key, now: ctx.now)) != nil { return 1 }
+                    ctx.notify(.keyMiss, "keymiss", key)
+                    return 0
                 }
         }
     }
@@ -97,6 +99,7 @@ func typeCommand(_ ctx: CommandContext) throws(CommandError) {
     let name = ctx.store.read(ctx.database, key) { table in
         table.peek(key, now: ctx.now).map { table.typeName(at: $0) } ?? "none"
     }
+    if name == "none" { ctx.notify(.keyMiss, "keymiss", key) }
     ctx.out.simple(name)
 }
 
@@ -178,7 +181,10 @@ func copyCommand(_ ctx: CommandContext) throws(CommandError) {
         let entry = group.withTable(database: ctx.database, hash: source.hash) { table in
             table.lookupForWrite(source, now: ctx.now).map { table.entry(at: $0) }
         }
-        guard let entry else { return false }
+        guard let entry else {
+            ctx.notify(.keyMiss, "keymiss", source)
+            return false
+        }
         return group.withTable(database: targetDatabase, hash: target.hash) { table in
             if !replace && table.lookupForWrite(target, now: ctx.now) != nil { return false }
             table.replaceAsNew(target, entry, now: ctx.now)

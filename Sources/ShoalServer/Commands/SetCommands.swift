@@ -176,7 +176,11 @@ extension CommandContext {
     /// The keys at arguments `range`, their sets read together under the shards' locks.
     func readSets(_ range: Range<Int>, group: ShardGroup) throws(CommandError) -> [SetValue?] {
         var sets: [SetValue?] = []
-        for index in range { sets.append(try group.readCollection(SetValue.self, database, args.key(index), now: now)) }
+        for index in range {
+            let set = try group.readCollection(SetValue.self, database, args.key(index), now: now)
+            if set == nil { notify(.keyMiss, "keymiss", keyAt: index) }
+            sets.append(set)
+        }
         return sets
     }
 

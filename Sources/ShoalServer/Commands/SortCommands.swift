@@ -106,7 +106,10 @@ private func sortGeneric(_ ctx: CommandContext, readOnly: Bool) throws(CommandEr
         var isSortedSet = false
         var isSet = false
         let found = try group.readTable(database: database, hash: key.hash) { table throws(CommandError) -> Bool in
-            guard let index = table.lookup(key, now: ctx.now) else { return false }
+            guard let index = table.lookup(key, now: ctx.now) else {
+                ctx.notify(.keyMiss, "keymiss", key)
+                return false
+            }
             if let list = table.asList(at: index) {
                 elements = list.elements
             } else if let set = table.asSet(at: index) {

@@ -461,6 +461,7 @@ private func zrangeGeneric(
             database: ctx.database, hashes: [destination.hash, source.hash], exclusive: true
         ) { group throws(CommandError) -> Int in
             let zset = try group.readCollection(SortedSetValue.self, ctx.database, source, now: ctx.now)
+            if zset == nil { ctx.notify(.keyMiss, "keymiss", source) }
             let entries = zset.map { selectEntries($0, range, reverse: isReverse, offset: offset, limit: limit) } ?? []
             group.store(
                 entries.storedSortedSet(limits), at: destination, database: ctx.database, now: ctx.now,
@@ -671,7 +672,10 @@ private func readScoredInputs(
     for key in keys {
         let input = try group.readTable(database: ctx.database, hash: key.hash) {
             table throws(CommandError) -> [(member: [UInt8], score: Double)]? in
-            guard let index = table.lookup(key, now: ctx.now) else { return nil }
+            guard let index = table.lookup(key, now: ctx.now) else {
+                ctx.notify(.keyMiss, "keymiss", key)
+                return nil
+            }
             if let zset = table.asSortedSet(at: index) { return zset.entries }
             if let set = table.asSet(at: index) { return set.members.map { ($0, 1.0) } }
             throw .wrongType

@@ -269,7 +269,10 @@ func appendCommand(_ ctx: CommandContext) throws(CommandError) {
 func strlenCommand(_ ctx: CommandContext) throws(CommandError) {
     let key = ctx.args.key(1)
     let length = try ctx.store.read(ctx.database, key) { table throws(CommandError) -> Int in
-        guard let index = table.lookup(key, now: ctx.now) else { return 0 }
+        guard let index = table.lookup(key, now: ctx.now) else {
+            ctx.notify(.keyMiss, "keymiss", key)
+            return 0
+        }
         return try table.stringLength(at: index)
     }
     ctx.out.integer(length)
@@ -493,6 +496,7 @@ func getRange(_ ctx: CommandContext) throws(CommandError) {
     let key = ctx.args.key(1)
     try ctx.store.read(ctx.database, key) { table throws(CommandError) in
         guard let index = table.lookup(key, now: ctx.now) else {
+            ctx.notify(.keyMiss, "keymiss", key)
             ctx.out.bulk([UInt8]())
             return
         }
