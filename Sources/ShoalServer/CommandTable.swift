@@ -200,7 +200,7 @@ public final class CommandTable: Sendable {
     public static let standard = CommandTable(
         connectionCommands + stringCommands + hashCommands + setCommands + listCommands + sortedSetCommands
             + geoCommands + sortCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
-            + objectCommands + transactionCommands + pubsubCommands)
+            + objectCommands + transactionCommands + pubsubCommands + slowlogCommands + latencyCommands)
 }
 
 extension ServerState {
@@ -274,7 +274,7 @@ extension ServerState {
     func invoke(_ command: Command, _ client: ClientSession, _ args: Arguments, now: Milliseconds, store: Store) {
         guard let handler = command.handler else { return }
         let stats = client.stats
-        let started = monotonicMicroseconds()
+        let started = monotonicNanoseconds()
         let mark = client.out.count
         let counters = stats.commands[command.statsIndex]
         client.handle.lastCommand.store(command.statsIndex, ordering: .relaxed)
@@ -292,8 +292,15 @@ extension ServerState {
             stats.noteError(error)
             bump(counters.failed)
         }
+        let nanoseconds = Int(monotonicNanoseconds() - started)
         bump(counters.calls)
-        bump(counters.microseconds, by: Int(monotonicMicroseconds() - started))
+        bump(counters.nanoseconds, by: nanoseconds)
+        if client.settings.current.latencyTracking { counters.latency.record(nanoseconds: nanoseconds) }
+        let elapsed = nanoseconds / 1000
+        if elapsed >= slowlogThreshold(client) { noteSlowCommand(command, client, args, microseconds: elapsed) }
+        if elapsed >= 1000 {
+            noteLatency(command.flags.contains(.fast) ? "fast-command" : "command", milliseconds: elapsed / 1000)
+        }
     }
 
     /// Replies with a refusal; inside MULTI the transaction is doomed (Redis's `flagTransaction`).

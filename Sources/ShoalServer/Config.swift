@@ -53,6 +53,16 @@ public struct ServerConfig: Sendable, Equatable {
     public var notifyKeyspaceEvents = KeyspaceEvents()
     /// CLIENT TRACKING: how many keys the tracking table remembers before it invalidates some (0: no limit).
     public var trackingTableMaxKeys = 1_000_000
+    /// SLOWLOG: commands taking at least this many microseconds are logged (negative: none; 0: every one).
+    public var slowlogLogSlowerThan = 10_000
+    public var slowlogMaxLen = 128
+    /// Per-command latency histograms (LATENCY HISTOGRAM, INFO latencystats) and the percentiles INFO shows.
+    public var latencyTracking = true
+    public var latencyTrackingInfoPercentiles: [Double] = [50, 99, 99.9]
+    /// The Prometheus endpoint's port (0: off), on the same bind addresses as the server.
+    public var metricsPort = 0
+    /// The latency monitor records events taking at least this many milliseconds (0: off).
+    public var latencyMonitorThreshold = 0
     public var pidfile = ""
     public var daemonize = false
     /// When small hashes and sets leave their compact encodings (Redis 7.0's names and defaults).
@@ -300,6 +310,25 @@ extension ConfigOption {
             config.notifyKeyspaceEvents = events
         },
         .integer("tracking-table-max-keys", \.trackingTableMaxKeys),
+        .integer("slowlog-log-slower-than", \.slowlogLogSlowerThan, range: Int(Int64.min)...Int(Int64.max)),
+        .integer("slowlog-max-len", \.slowlogMaxLen),
+        .boolean("latency-tracking", \.latencyTracking),
+        ConfigOption(
+            name: "latency-tracking-info-percentiles", mutable: true,
+            get: { config in config.latencyTrackingInfoPercentiles.map { formatPercentile($0) }.joined(separator: " ") }
+        ) { config, args throws(ConfigError) in
+            let words = args.flatMap { $0.split(separator: " ").map(String.init) }
+            var values: [Double] = []
+            for word in words {
+                guard let value = Double(word), value >= 0, value <= 100 else {
+                    throw ConfigError("latency-tracking-info-percentiles: percentiles must be between 0.0 and 100.0")
+                }
+                values.append(value)
+            }
+            config.latencyTrackingInfoPercentiles = values
+        },
+        .integer("metrics-port", \.metricsPort, mutable: false, range: 0...65535),
+        .integer("latency-monitor-threshold", \.latencyMonitorThreshold),
         .string("pidfile", \.pidfile, mutable: false),
         .boolean("daemonize", \.daemonize, mutable: false),
         // Accepted for compatibility with tools that read or set them; Shoal has no AOF.
@@ -443,6 +472,9 @@ public struct Settings: Sendable {
     public let queryBufferLimit: Int
     public let outputLimits: (hard: Int, soft: Int, softSeconds: Int)
     public let pubsubOutputLimits: (hard: Int, soft: Int, softSeconds: Int)
+    /// Microseconds from which a command is logged in SLOWLOG (Int.max when off).
+    public let slowlogThreshold: Int
+    public let latencyTracking: Bool
     public let idleTimeoutSeconds: Int
     public let tcpKeepalive: Int
     public let maxClients: Int
@@ -459,6 +491,8 @@ public struct Settings: Sendable {
         protoMaxBulkLen = config.protoMaxBulkLen
         queryBufferLimit = config.clientQueryBufferLimit
         outputLimits = (config.outputBufferHardLimit, config.outputBufferSoftLimit, config.outputBufferSoftSeconds)
+        slowlogThreshold = config.slowlogLogSlowerThan < 0 ? Int.max : config.slowlogLogSlowerThan
+        latencyTracking = config.latencyTracking
         pubsubOutputLimits = (
             config.pubsubOutputBufferHardLimit, config.pubsubOutputBufferSoftLimit, config.pubsubOutputBufferSoftSeconds
         )
@@ -492,4 +526,12 @@ final class SettingsView {
         seen = generation
         current = store.settings
     }
+}
+
+/// A percentile as Redis prints it in CONFIG GET and INFO (`99.9`, `50`): `%f` with trailing zeros dropped.
+func formatPercentile(_ value: Double) -> String {
+    var text = String(decoding: cFormat("%f", [value]), as: UTF8.self)
+    while text.hasSuffix("0") { text.removeLast() }
+    if text.hasSuffix(".") { text.removeLast() }
+    return text
 }

@@ -16,6 +16,7 @@ public final class Server: @unchecked Sendable {
     private var threads: [pthread_t] = []
     private let cronStopping = Atomic<Bool>(false)
     private var cronThread: pthread_t?
+    private var metrics: MetricsServer?
 
     public init(state: ServerState) {
         self.state = state
@@ -70,6 +71,11 @@ public final class Server: @unchecked Sendable {
             for index in 0..<state.ioThreads {
                 loops.append(try EventLoop(index: index, server: state, listeners: perLoop[index]))
             }
+            if config.metricsPort > 0 {
+                let metrics = MetricsServer(state: state)
+                try metrics.start(port: config.metricsPort, bind: config.bind)
+                self.metrics = metrics
+            }
         } catch {
             for fd in opened { close(fd) }
             loops = []
@@ -85,6 +91,8 @@ public final class Server: @unchecked Sendable {
 
     /// Stops the loops (they stop accepting, flush and close their clients) and the cron thread, and waits.
     public func stop() {
+        metrics?.stop()
+        metrics = nil
         for loop in loops { loop.stop() }
         for thread in threads { joinThread(thread) }
         threads = []

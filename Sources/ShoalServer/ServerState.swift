@@ -41,6 +41,10 @@ public final class ServerState: Sendable {
     let pubsub = PubSubRegistry()
     /// CLIENT TRACKING: who caches which keys.
     let tracking = TrackingRegistry()
+    /// SLOWLOG's entries.
+    let slowlog = SlowLog()
+    /// LATENCY LATEST / HISTORY events over `latency-monitor-threshold`.
+    let latencyMonitor = LatencyMonitor()
     /// The enabled keyspace notification classes (`KeyspaceEvents` raw bits; 0 when nothing would publish).
     let notifyEvents = Atomic<Int>(0)
     /// One per loop (and one for detached sessions, which never block): replies posted by other threads.

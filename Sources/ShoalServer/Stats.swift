@@ -7,9 +7,14 @@ import Synchronization
 final class LoopStats: Sendable {
     final class CommandCounters: Sendable {
         let calls = Atomic<Int>(0)
-        let microseconds = Atomic<Int>(0)
+        /// Time spent in the command, in nanoseconds (INFO shows microseconds, as Redis).
+        let nanoseconds = Atomic<Int>(0)
         let rejected = Atomic<Int>(0)
         let failed = Atomic<Int>(0)
+        /// Durations of this command's calls on this loop (LATENCY HISTOGRAM, latencystats, /metrics).
+        let latency: LatencyHistogram
+
+        init(latency: LatencyHistogram) { self.latency = latency }
     }
 
     let commands: [CommandCounters]
@@ -27,15 +32,16 @@ final class LoopStats: Sendable {
     let errorCodes = Locked<[String: Int]>([:])
 
     init(commandCount: Int) {
-        commands = (0..<commandCount).map { _ in CommandCounters() }
+        commands = LatencyHistogram.many(commandCount).map { CommandCounters(latency: $0) }
     }
 
     func reset() {
         for counters in commands {
             counters.calls.store(0, ordering: .relaxed)
-            counters.microseconds.store(0, ordering: .relaxed)
+            counters.nanoseconds.store(0, ordering: .relaxed)
             counters.rejected.store(0, ordering: .relaxed)
             counters.failed.store(0, ordering: .relaxed)
+            counters.latency.reset()
         }
         commandsProcessed.store(0, ordering: .relaxed)
         keyspaceHits.store(0, ordering: .relaxed)

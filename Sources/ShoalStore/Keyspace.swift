@@ -3,10 +3,11 @@ import Synchronization
 /// One shard: a read-write lock and the table it guards. The table lives behind a pointer allocated once, so
 /// readers holding the read lock borrow it in place: no copy, no exclusivity bookkeeping between threads.
 final class Shard: @unchecked Sendable {
-    let lock = ReadWriteLock()
+    let lock: ReadWriteLock
     let table: UnsafeMutablePointer<ShardTable>
 
-    init(policy: AccessPolicy, database: Int, feed: ChangeFeed) {
+    init(policy: AccessPolicy, database: Int, feed: ChangeFeed, waits: LockWaits) {
+        lock = ReadWriteLock(waits: waits)
         table = .allocate(capacity: 1)
         table.initialize(to: ShardTable(policy: policy))
         table.pointee.database = database
@@ -153,6 +154,18 @@ public final class Keyspace: @unchecked Sendable {
     public let accessPolicy = AccessPolicy()
     /// Every change to every key, for whoever listens (client tracking, keyspace notifications).
     public let changes = ChangeFeed()
+    /// Shard lock waits of readers and writers (only contended acquisitions are timed).
+    public let lockWaits = LockWaits()
+
+    /// Per shard (database-major order): acquisitions that waited, and the nanoseconds they waited.
+    public func shardContention() -> [(shard: ShardID, contended: Int, waitedNanoseconds: Int)] {
+        shards.enumerated().map { index, shard in
+            (
+                ShardID(database: index / shardsPerDatabase, shard: index % shardsPerDatabase),
+                shard.lock.contended.load(ordering: .relaxed), shard.lock.waitedNanoseconds.load(ordering: .relaxed)
+            )
+        }
+    }
 
     public init(databases: Int = 16, shardsPerDatabase: Int = 64) {
         precondition(databases >= 1, "databases must be at least 1")
@@ -164,8 +177,9 @@ public final class Keyspace: @unchecked Sendable {
         shardBits = shardsPerDatabase.trailingZeroBitCount
         let policy = accessPolicy
         let feed = changes
+        let waits = lockWaits
         shards = (0..<(databases * shardsPerDatabase)).map {
-            Shard(policy: policy, database: $0 / shardsPerDatabase, feed: feed)
+            Shard(policy: policy, database: $0 / shardsPerDatabase, feed: feed, waits: waits)
         }
         datasetBytes.store(shards.reduce(0) { $0 + $1.table.pointee.usedBytes }, ordering: .relaxed)
     }

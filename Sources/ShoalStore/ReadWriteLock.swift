@@ -1,4 +1,6 @@
 import CShoalPosix
+import ShoalPosix
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -8,10 +10,18 @@ import CShoalPosix
 /// Writers are preferred: a steady stream of GETs cannot starve a SET on the same shard.
 ///
 /// Only `Keyspace` locks and unlocks it, always through closure-scoped helpers; command code never does.
+///
+/// Waiting is measured, and only waiting: each acquisition first tries without blocking, so an uncontended lock
+/// reads no clock. A contended one counts in `contended`/`waitedNanoseconds` and in the keyspace's histograms.
 final class ReadWriteLock: @unchecked Sendable {
     private let storage: UnsafeMutablePointer<pthread_rwlock_t>
+    private let waits: LockWaits
+    /// Acquisitions that had to wait, and how long they waited in total (INFO shards, /metrics).
+    let contended = Atomic<Int>(0)
+    let waitedNanoseconds = Atomic<Int>(0)
 
-    init() {
+    init(waits: LockWaits) {
+        self.waits = waits
         storage = .allocate(capacity: 1)
         storage.initialize(to: pthread_rwlock_t())
         let rc = cshoal_rwlock_init_prefer_writer(storage)
@@ -25,13 +35,26 @@ final class ReadWriteLock: @unchecked Sendable {
     }
 
     @inline(__always) func lockRead() {
+        if pthread_rwlock_tryrdlock(storage) == 0 { return }
+        let started = Int(monotonicNanoseconds())
         let rc = pthread_rwlock_rdlock(storage)
         precondition(rc == 0, "pthread_rwlock_rdlock failed: \(rc)")
+        noteWait(since: started, into: waits.readers)
     }
 
     @inline(__always) func lockWrite() {
+        if pthread_rwlock_trywrlock(storage) == 0 { return }
+        let started = Int(monotonicNanoseconds())
         let rc = pthread_rwlock_wrlock(storage)
         precondition(rc == 0, "pthread_rwlock_wrlock failed: \(rc)")
+        noteWait(since: started, into: waits.writers)
+    }
+
+    private func noteWait(since started: Int, into histogram: LatencyHistogram) {
+        let waited = Int(monotonicNanoseconds()) - started
+        contended.wrappingAdd(1, ordering: .relaxed)
+        waitedNanoseconds.wrappingAdd(waited, ordering: .relaxed)
+        histogram.recordShared(nanoseconds: waited)
     }
 
     @inline(__always) func unlock() {
@@ -39,3 +62,11 @@ final class ReadWriteLock: @unchecked Sendable {
         precondition(rc == 0, "pthread_rwlock_unlock failed: \(rc)")
     }
 }
+
+/// How long readers and writers waited for shard locks, over the whole keyspace.
+public final class LockWaits: Sendable {
+    public let readers = LatencyHistogram()
+    public let writers = LatencyHistogram()
+    public init() {}
+}
+

@@ -136,7 +136,7 @@ import Testing
 
 final class TornCounter: @unchecked Sendable {
     private var count = 0
-    private let lock = ReadWriteLock()
+    private let lock = ReadWriteLock(waits: LockWaits())
     func increment() {
         lock.lockWrite()
         count += 1

@@ -61,4 +61,15 @@ long cshoal_executing_client_id(void);
 void cshoal_set_current_loop(int index);
 int cshoal_current_loop(void);
 
+/// Relaxed atomic counters in plain memory (histogram buckets): an add by the one thread that owns the counter,
+/// an add by any thread, and a load from any thread. C11 atomics, which ThreadSanitizer understands.
+static inline void cshoal_counter_add_owned(long *counter, long amount) {
+    __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + amount, __ATOMIC_RELAXED);
+}
+static inline void cshoal_counter_add_shared(long *counter, long amount) {
+    __atomic_fetch_add(counter, amount, __ATOMIC_RELAXED);
+}
+static inline long cshoal_counter_load(const long *counter) { return __atomic_load_n(counter, __ATOMIC_RELAXED); }
+static inline void cshoal_counter_store(long *counter, long value) { __atomic_store_n(counter, value, __ATOMIC_RELAXED); }
+
 #endif
