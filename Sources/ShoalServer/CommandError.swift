@@ -36,6 +36,12 @@ public struct CommandError: Error, Equatable, CustomStringConvertible {
         CommandError("ERR wrong number of arguments for '\(name)' command")
     }
 
+    /// Redis's addReplySubcommandSyntaxError: the subcommand as typed, the container in capitals.
+    public static func subcommandSyntax(_ subcommand: String, of command: String) -> CommandError {
+        CommandError(
+            "ERR unknown subcommand or wrong number of arguments for '\(subcommand.prefix(128))'. Try \(command.uppercased()) HELP.")
+    }
+
     public static func invalidExpire(_ name: String) -> CommandError {
         CommandError("ERR invalid expire time in '\(name)' command")
     }

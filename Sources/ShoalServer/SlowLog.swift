@@ -15,10 +15,19 @@ struct SlowLogEntry: Sendable {
     static let maxArguments = 32
     static let maxArgumentBytes = 128
 
-    /// Redis's slowlogCreateEntry trimming.
+    /// Redis's slowlogCreateEntry trimming, with passwords shown as `(redacted)` as Redis 7 does (AUTH's
+    /// arguments, HELLO's after AUTH).
     static func trimmed(_ args: Arguments) -> [[UInt8]] {
         let kept = min(args.count, maxArguments)
+        var redacted = Set<Int>()
+        if args.matchesLowercased(0, "auth") { redacted = Set(1..<args.count) }
+        if args.matchesLowercased(0, "hello") {
+            for index in 1..<args.count where args.matchesLowercased(index, "auth") {
+                redacted.formUnion([index + 1, index + 2])
+            }
+        }
         return (0..<kept).map { index in
+            if redacted.contains(index) { return Array("(redacted)".utf8) }
             if kept != args.count && index == kept - 1 {
                 return Array("... (\(args.count - kept + 1) more arguments)".utf8)
             }
@@ -46,9 +55,8 @@ final class SlowLog: Sendable {
     func reset() { state.withLock { $0.entries.removeAll() } }
 }
 
-/// Commands Redis keeps out of the slow log (CMD_SKIP_SLOWLOG): they carry passwords, or their commands are
-/// logged one by one.
-private let unloggedCommands: Set<String> = ["auth", "hello", "exec", "migrate"]
+/// Commands Redis keeps out of the slow log (CMD_SKIP_SLOWLOG): EXEC's commands are logged one by one.
+private let unloggedCommands: Set<String> = ["exec"]
 
 extension ServerState {
     @inline(__always)
@@ -71,6 +79,7 @@ extension ServerState {
 
 func slowlogGetCommand(_ ctx: CommandContext) throws(CommandError) {
     var count = 10
+    guard ctx.args.count <= 3 else { throw .subcommandSyntax(ctx.args.string(1), of: "slowlog") }
     if ctx.args.count == 3 {
         guard let value = parseInt64(ctx.args[2]), value >= -1 else {
             throw CommandError("ERR count should be greater than or equal to -1")

@@ -25,6 +25,8 @@ install_test_deps() {
     apt_install redis-tools redis-server python3-pip netcat-openbsd lz4 nutcracker
     # ip (a non-loopback source address for the protected-mode test), prlimit (the full-disk test).
     apt_install iproute2 util-linux
+    # promtool checks the /metrics exposition; a real Prometheus scrapes it in a test.
+    apt_install prometheus
     # Django: its own Redis cache backend is a real transactional client (set_many pipelines MULTI/EXEC).
     python3 -c 'import redis, pytest, django' 2>/dev/null \
         || python3 -m pip install -q --disable-pip-version-check redis pytest django \

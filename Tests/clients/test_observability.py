@@ -1,0 +1,158 @@
+"""Observability: SLOWLOG, LATENCY, INFO latencystats/shards against redis-server where Redis has them, and the
+Prometheus endpoint checked by promtool and scraped by a real Prometheus."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+from test_differential import RawClient, free_port, redis_server  # noqa: F401
+
+
+def slowlog_arguments(client):
+    """SLOWLOG GET's argument arrays, newest first (ids, times, durations and addresses differ by nature)."""
+    raw = client.call("SLOWLOG", "GET", "-1")
+    return re.findall(rb"\*6\r\n:\d+\r\n:\d+\r\n:\d+\r\n(\*\d+\r\n(?:\$\d+\r\n.*?\r\n)*?)\$\d+\r\n[\d.:]+\r\n\$\d*\r\n", raw, re.S)
+
+
+def test_slowlog_matches_redis(shoal, redis_server):
+    ours, theirs = RawClient(shoal.port), RawClient(redis_server)
+    for client in (ours, theirs):
+        assert client.call("CONFIG", "SET", "slowlog-log-slower-than", "0") == b"+OK\r\n"
+        assert client.call("CONFIG", "SET", "slowlog-max-len", "5") == b"+OK\r\n"
+        client.call("SLOWLOG", "RESET")
+        client.call("SET", "k", "v" * 300)                       # one argument past 128 bytes
+        client.call("RPUSH", "l", *[str(i) for i in range(40)])  # past 32 arguments
+        client.call("AUTH", "nopass")                             # logged with its password redacted
+        client.call("HELLO", "2", "AUTH", "default", "secret")
+        client.call("GET", "k")
+    for command in (["SLOWLOG", "LEN"], ["SLOWLOG", "GET", "-2"], ["SLOWLOG", "GET", "x"], ["SLOWLOG", "NOPE"],
+                    ["SLOWLOG", "GET", "1", "2"], ["CONFIG", "GET", "slowlog-*"]):
+        assert ours.call(*command) == theirs.call(*command), command
+    assert slowlog_arguments(ours) == slowlog_arguments(theirs)
+    assert ours.call("SLOWLOG", "GET", "1").startswith(b"*1\r\n*6\r\n")
+    assert ours.call("SLOWLOG", "RESET") == b"+OK\r\n"
+
+
+def test_latency_histogram_and_latencystats_shapes_match_redis(shoal, redis_server):
+    ours, theirs = RawClient(shoal.port), RawClient(redis_server)
+    for client in (ours, theirs):
+        client.call("CONFIG", "RESETSTAT")
+        for index in range(50):
+            client.call("SET", f"k{index}", "v")
+            client.call("GET", f"k{index}")
+    for client in (ours, theirs):
+        reply = client.call("LATENCY", "HISTOGRAM", "set", "nosuch")
+        assert reply.startswith(b"*2\r\n$3\r\nset\r\n*4\r\n$5\r\ncalls\r\n:50\r\n$14\r\nhistogram_usec\r\n*"), reply
+        client.call("HELLO", "3")
+        reply = client.call("LATENCY", "HISTOGRAM", "get")
+        assert reply.startswith(b"%1\r\n$3\r\nget\r\n%2\r\n$5\r\ncalls\r\n:50\r\n$14\r\nhistogram_usec\r\n%"), reply
+        client.call("HELLO", "2")
+        info = client.call("INFO", "latencystats").decode()
+        assert re.search(r"latency_percentiles_usec_get:p50=\d+\.\d{3},p99=\d+\.\d{3},p99\.9=\d+\.\d{3}\r\n", info), info
+    # CONFIG GET with a pattern answers in each server's table order: compare the pairs.
+    pairs = [sorted(client.call("CONFIG", "GET", "latency-tracking*").split(b"\r\n")) for client in (ours, theirs)]
+    assert pairs[0] == pairs[1]
+    for command in (["CONFIG", "SET", "latency-tracking-info-percentiles", "50 99.99"],
+                    ["CONFIG", "GET", "latency-tracking-info-percentiles"], ["LATENCY", "HISTORY", "command"],
+                    ["LATENCY", "RESET"], ["LATENCY", "LATEST"], ["LATENCY"]):
+        assert ours.call(*command) == theirs.call(*command), command
+    assert re.search(rb"p50=[\d.]+,p99.99=[\d.]+", ours.call("INFO", "latencystats"))
+
+
+def test_latency_monitor_records_slow_commands(shoal):
+    client = RawClient(shoal.port)
+    client.call("CONFIG", "SET", "latency-monitor-threshold", "5")
+    client.call("DEBUG", "SLEEP", "0.02")
+    latest = client.call("LATENCY", "LATEST")
+    assert re.match(rb"\*1\r\n\*4\r\n\$7\r\ncommand\r\n:\d+\r\n:(\d+)\r\n:\d+\r\n", latest), latest
+    history = client.call("LATENCY", "HISTORY", "command")
+    assert history.startswith(b"*1\r\n*2\r\n:")
+    assert client.call("LATENCY", "RESET", "command") == b":1\r\n"
+
+
+def test_info_shards_counts_contended_lock_waits(start_shoal):
+    server = start_shoal("--io-threads", "2")
+    # Writers on both loops on a handful of keys: some acquisitions must wait.
+    load = subprocess.run(["redis-benchmark", "-p", str(server.port), "-c", "50", "-n", "100000", "-r", "4", "-q",
+                           "-t", "set,incr"], capture_output=True, text=True, timeout=300)
+    assert load.returncode == 0
+    info = RawClient(server.port).call("INFO", "shards").decode()
+    assert "# Shards" in info and "shards_per_db:64" in info
+    waits = int(re.search(r"shard_lock_write_waits:(\d+)", info).group(1))
+    assert re.search(r"shard_lock_write_wait_usec:p50=[\d.]+,p99=[\d.]+,p99\.9=[\d.]+", info)
+    if waits:
+        assert re.search(r"shard_hot_0:db=0,shard=\d+,waits=\d+,waited_usec=\d+", info)
+    everything = RawClient(server.port).call("INFO", "everything").decode()
+    assert "# Shards" in everything and "# Latencystats" in everything and "# Commandstats" in everything
+
+
+def test_info_accepts_several_sections(shoal, redis_server):
+    for port in (shoal.port, redis_server):
+        info = RawClient(port).call("INFO", "server", "clients", "latencystats").decode()
+        titles = re.findall(r"# (\w+)", info)
+        assert titles[:2] == ["Server", "Clients"], (port, titles)
+
+
+def fetch(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.headers.get("Content-Type"), response.read().decode()
+
+
+def test_metrics_endpoint_passes_promtool(start_shoal):
+    port = free_port()
+    server = start_shoal("--metrics-port", str(port))
+    client = RawClient(server.port)
+    for index in range(100):
+        client.call("SET", f"k{index}", "v")
+        client.call("GET", f"k{index}")
+    client.call("GET", "missing")
+    client.call("NOSUCH")
+    assert client.call("CONFIG", "GET", "metrics-port") == b"*2\r\n$12\r\nmetrics-port\r\n$%d\r\n%d\r\n" % (len(str(port)), port)
+    status, content_type, body = fetch(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
+    assert 'redis_commands_total{cmd="set"} 100' in body
+    assert 'redis_db_keys{db="db0"} 100' in body
+    assert re.search(r'redis_keyspace_misses_total 1\n', body)
+    assert re.search(r'shoal_command_latency_seconds_bucket\{cmd="get",le="\+Inf"\} 101\n', body)
+    assert 'redis_errors_total{err="ERR"} 1' in body
+    check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.strip() == "" and check.stderr.strip() == "", check.stdout + check.stderr
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        fetch(f"http://127.0.0.1:{port}/other")
+    assert missing.value.code == 404
+
+
+def test_a_real_prometheus_scrapes_shoal(start_shoal, tmp_path):
+    metrics_port, prometheus_port = free_port(), free_port()
+    server = start_shoal("--metrics-port", str(metrics_port))
+    RawClient(server.port).call("SET", "seen", "by prometheus")
+    config = tmp_path / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: shoal\n    static_configs:\n"
+                      f"      - targets: ['127.0.0.1:{metrics_port}']\n")
+    prometheus = subprocess.Popen(
+        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{prometheus_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        result = []
+        while time.monotonic() < deadline and not result:
+            time.sleep(1)
+            try:
+                _, _, body = fetch(f"http://127.0.0.1:{prometheus_port}/api/v1/query?query=redis_db_keys")
+            except OSError:
+                continue
+            result = json.loads(body)["data"]["result"]
+        assert result, "Prometheus never stored redis_db_keys"
+        assert result[0]["metric"]["db"] == "db0" and result[0]["value"][1] == "1"
+        _, _, body = fetch(f"http://127.0.0.1:{prometheus_port}/api/v1/query?query=up%7Bjob%3D%22shoal%22%7D")
+        assert json.loads(body)["data"]["result"][0]["value"][1] == "1"
+    finally:
+        prometheus.terminate()
+        prometheus.wait(timeout=30)
