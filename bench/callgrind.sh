@@ -5,14 +5,16 @@
 # the two totals divided by N is the cost of one request, start-up and shutdown cancelling out.
 #
 #   bench/callgrind.sh [N]        (default N=20000; prints a Markdown table)
+#   SHOAL_EXTRA_ARGS="--latency-tracking no" bench/callgrind.sh    (Shoal with extra options, to cost a feature)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests="${1:-20000}"
 source scripts/lib/deps.sh
 install_test_deps
 apt_install valgrind
-swift build -c release --product shoal-server >/dev/null
-shoal="$PWD/.build/release/shoal-server"
+# SHOAL_BINARY: a build to measure (a copy, so that rebuilding the tree meanwhile changes nothing).
+if [ -z "${SHOAL_BINARY:-}" ]; then swift build -c release --product shoal-server >/dev/null; fi
+shoal="${SHOAL_BINARY:-$PWD/.build/release/shoal-server}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -24,8 +26,9 @@ total() {
     port="$(free_port)"
     out="$work/callgrind.$server.$test.$pipeline.$count"
     if [ "$server" = shoal ]; then
+        # shellcheck disable=SC2086 # SHOAL_EXTRA_ARGS is a list of options
         valgrind --tool=callgrind --callgrind-out-file="$out" "$shoal" --port "$port" --bind 127.0.0.1 \
-            --save "" --dir "$work" --io-threads 1 >/dev/null 2>&1 &
+            --save "" --dir "$work" --io-threads 1 ${SHOAL_EXTRA_ARGS:-} >/dev/null 2>&1 &
     else
         valgrind --tool=callgrind --callgrind-out-file="$out" redis-server --port "$port" --bind 127.0.0.1 \
             --save "" --appendonly no --dir "$work" >/dev/null 2>&1 &

@@ -30,6 +30,8 @@ public final class ClientHandle: Sendable {
     /// CLIENT TRACKING: -1 off, 0 on without redirection, else the client id invalidations go to (CLIENT
     /// LIST's redir, and the `t` flag).
     let trackingRedirect = Atomic<Int>(-1)
+    /// In MONITOR mode (CLIENT LIST's `O` flag).
+    let isMonitor = Atomic<Bool>(false)
     /// CLIENT LIST's tracking letters: `R` (the redirect target is gone) and `B` (BCAST).
     let trackingLetters = Locked<String>("")
 
@@ -87,6 +89,8 @@ public final class ClientSession {
             handle.trackingLetters.withLock { $0 = letters }
         }
     }
+    /// CLIENT REPLY: whether this client's replies are sent.
+    @exclusivity(unchecked) var replyMode = ReplyMode.on
     /// Keys under WATCH, until EXEC, DISCARD, UNWATCH, RESET or disconnection.
     @exclusivity(unchecked) var watched: [WatchedKey] = []
     /// Work a command asked to run once no shard is held (after the command, or after the EXEC it is in).
@@ -145,4 +149,9 @@ final class ClientRegistry: Sendable {
 
     /// All clients, ordered by id as CLIENT LIST shows them.
     var all: [ClientHandle] { clients.withLock { Array($0.values) }.sorted { $0.id < $1.id } }
+}
+
+/// CLIENT REPLY ON | OFF | SKIP (SKIP: the reply of the command after it is dropped).
+enum ReplyMode {
+    case on, off, skip
 }

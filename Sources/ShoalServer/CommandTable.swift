@@ -200,14 +200,35 @@ public final class CommandTable: Sendable {
     public static let standard = CommandTable(
         connectionCommands + stringCommands + hashCommands + setCommands + listCommands + sortedSetCommands
             + geoCommands + sortCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
-            + objectCommands + transactionCommands + pubsubCommands + slowlogCommands + latencyCommands)
+            + objectCommands + transactionCommands + pubsubCommands + slowlogCommands + latencyCommands + monitorCommands)
 }
 
 extension ServerState {
     /// Runs one command from a client, in the order Redis's `processCommand` checks things: look it up, check
     /// authentication and arity, evict or refuse over maxmemory, refuse writes after a failed save; then queue
     /// it (inside MULTI) or run it. A refusal inside MULTI also dooms the transaction (EXECABORT at EXEC).
+    @inline(__always)
     func execute(_ client: ClientSession, _ args: Arguments, now: Milliseconds) {
+        guard client.replyMode == .on else {
+            executeWithoutReply(client, args, now: now)
+            return
+        }
+        executeCommand(client, args, now: now)
+    }
+
+    /// CLIENT REPLY OFF or SKIP: the command runs, its reply is dropped (messages pushed to the client are not
+    /// replies: they still arrive, as in Redis).
+    private func executeWithoutReply(_ client: ClientSession, _ args: Arguments, now: Milliseconds) {
+        let mode = client.replyMode
+        let mark = client.out.count
+        executeCommand(client, args, now: now)
+        if client.replyMode == .on { return }  // it was CLIENT REPLY ON, whose OK is sent
+        if client.out.count > mark { client.out.truncate(to: mark) }
+        // SKIP drops one reply; a CLIENT REPLY run meanwhile decides for itself.
+        if mode == .skip && client.replyMode == .skip { client.replyMode = .on }
+    }
+
+    private func executeCommand(_ client: ClientSession, _ args: Arguments, now: Milliseconds) {
         guard args.count > 0 else { return }
         bump(client.stats.commandsProcessed)
         // Look-up, authentication, subcommand and arity, inline: this runs for every command, and a Command is
@@ -295,9 +316,11 @@ extension ServerState {
         let nanoseconds = Int(monotonicNanoseconds() - started)
         bump(counters.calls)
         bump(counters.nanoseconds, by: nanoseconds)
-        if client.settings.current.latencyTracking { counters.latency.record(nanoseconds: nanoseconds) }
+        let settings = client.settings.current
+        if settings.latencyTracking { counters.latency.record(nanoseconds: nanoseconds) }
         let elapsed = nanoseconds / 1000
-        if elapsed >= slowlogThreshold(client) { noteSlowCommand(command, client, args, microseconds: elapsed) }
+        if monitors.isActive { feedMonitors(command, client, args) }
+        if elapsed >= settings.slowlogThreshold { noteSlowCommand(command, client, args, microseconds: elapsed) }
         if elapsed >= 1000 {
             noteLatency(command.flags.contains(.fast) ? "fast-command" : "command", milliseconds: elapsed / 1000)
         }

@@ -273,7 +273,7 @@ extension ConfigOption {
             name: "client-output-buffer-limit", mutable: true,
             get: { config in
                 "normal \(config.outputBufferHardLimit) \(config.outputBufferSoftLimit) \(config.outputBufferSoftSeconds) "
-                    + "replica 268435456 67108864 60 pubsub \(config.pubsubOutputBufferHardLimit) "
+                    + "slave 268435456 67108864 60 pubsub \(config.pubsubOutputBufferHardLimit) "
                     + "\(config.pubsubOutputBufferSoftLimit) \(config.pubsubOutputBufferSoftSeconds)"
             }
         ) { config, args throws(ConfigError) in

@@ -157,6 +157,12 @@ final class EventLoop: @unchecked Sendable {
             case .invalidate(let clientID, let keys, let redirected):
                 guard let connection = byClient[clientID], !connection.isClosed else { continue }
                 if connection.session.writeInvalidation(keys, redirected: redirected) { scheduleFlush(connection) }
+            case .monitor(let clientIDs, let line):
+                for id in clientIDs {
+                    guard let connection = byClient[id], !connection.isClosed else { continue }
+                    connection.session.out.bytes += line
+                    scheduleFlush(connection)
+                }
             case .redirectBroken(let clientID, let redirect):
                 guard let connection = byClient[clientID], !connection.isClosed else { continue }
                 connection.session.tracking?.brokenRedirect = true
@@ -299,6 +305,7 @@ final class EventLoop: @unchecked Sendable {
         server.clients.remove(connection.session.id)
         server.unsubscribeAll(connection.session)
         server.disableTracking(connection.session)
+        if connection.session.handle.isMonitor.load(ordering: .relaxed) { server.monitors.remove(connection.session.id) }
         if let waiter = connection.session.blocked {
             blocked.removeValue(forKey: connection.session.id)
             if waiter.claim(BlockedClient.cancelled) { server.unregister(waiter) }

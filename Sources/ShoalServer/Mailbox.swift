@@ -10,6 +10,8 @@ enum Mail: Sendable {
     /// CLIENT TRACKING: `keys` changed (nil: everything, after FLUSHALL/FLUSHDB). `redirected`: the client
     /// receives them for another client's tracking (REDIRECT), as `__redis__:invalidate` messages in RESP2.
     case invalidate(clientID: Int, keys: [[UInt8]]?, redirected: Bool)
+    /// A command as MONITOR shows it, for some of the loop's monitoring clients.
+    case monitor(clientIDs: [Int], line: [UInt8])
     /// CLIENT TRACKING REDIRECT to a client that is gone: RESP3 clients hear `tracking-redir-broken`.
     case redirectBroken(clientID: Int, redirect: Int)
 }

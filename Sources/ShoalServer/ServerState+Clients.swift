@@ -18,7 +18,7 @@ extension ServerState {
         let redirect = handle.trackingRedirect.load(ordering: .relaxed)
         // Redis's order of flag letters: P(ubsub), x (MULTI), b(locked), t(racking), R (broken redirect), B(CAST);
         // N for none.
-        var flags = ""
+        var flags = handle.isMonitor.load(ordering: .relaxed) ? "O" : ""
         if channels + patterns + shardChannels > 0 { flags += "P" }
         if queued >= 0 { flags += "x" }
         if handle.isBlocked.load(ordering: .relaxed) { flags += "b" }

@@ -45,6 +45,8 @@ public final class ServerState: Sendable {
     let slowlog = SlowLog()
     /// LATENCY LATEST / HISTORY events over `latency-monitor-threshold`.
     let latencyMonitor = LatencyMonitor()
+    /// Clients in MONITOR mode.
+    let monitors = MonitorRegistry()
     /// The enabled keyspace notification classes (`KeyspaceEvents` raw bits; 0 when nothing would publish).
     let notifyEvents = Atomic<Int>(0)
     /// One per loop (and one for detached sessions, which never block): replies posted by other threads.

@@ -12,13 +12,8 @@ struct SlowLogEntry: Sendable {
     let clientAddress: String
     let clientName: String
 
-    static let maxArguments = 32
-    static let maxArgumentBytes = 128
-
-    /// Redis's slowlogCreateEntry trimming, with passwords shown as `(redacted)` as Redis 7 does (AUTH's
-    /// arguments, HELLO's after AUTH).
-    static func trimmed(_ args: Arguments) -> [[UInt8]] {
-        let kept = min(args.count, maxArguments)
+    /// The arguments Redis 7 shows as `(redacted)` in SLOWLOG and MONITOR: AUTH's, and HELLO's after AUTH.
+    static func redacting(_ args: Arguments) -> Set<Int> {
         var redacted = Set<Int>()
         if args.matchesLowercased(0, "auth") { redacted = Set(1..<args.count) }
         if args.matchesLowercased(0, "hello") {
@@ -26,6 +21,17 @@ struct SlowLogEntry: Sendable {
                 redacted.formUnion([index + 1, index + 2])
             }
         }
+        return redacted
+    }
+
+    static let maxArguments = 32
+    static let maxArgumentBytes = 128
+
+    /// Redis's slowlogCreateEntry trimming, with passwords shown as `(redacted)` as Redis 7 does (AUTH's
+    /// arguments, HELLO's after AUTH).
+    static func trimmed(_ args: Arguments) -> [[UInt8]] {
+        let kept = min(args.count, maxArguments)
+        let redacted = redacting(args)
         return (0..<kept).map { index in
             if redacted.contains(index) { return Array("(redacted)".utf8) }
             if kept != args.count && index == kept - 1 {
@@ -59,9 +65,6 @@ final class SlowLog: Sendable {
 private let unloggedCommands: Set<String> = ["exec"]
 
 extension ServerState {
-    @inline(__always)
-    func slowlogThreshold(_ client: ClientSession) -> Int { client.settings.current.slowlogThreshold }
-
     func noteSlowCommand(_ command: Command, _ client: ClientSession, _ args: Arguments, microseconds: Int) {
         let name = command.fullName.split(separator: "|").first.map(String.init) ?? command.name
         guard !unloggedCommands.contains(name) else { return }

@@ -11,6 +11,13 @@ public func currentTimeMilliseconds() -> Milliseconds {
     return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
 }
 
+/// Wall-clock microseconds since the Unix epoch (MONITOR's timestamps).
+public func currentTimeMicroseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+}
+
 /// Monotonic time in microseconds, for durations and time budgets.
 @inline(__always)
 public func monotonicMicroseconds() -> Int64 {

@@ -32,8 +32,11 @@ def test_slowlog_matches_redis(shoal, redis_server):
         client.call("HELLO", "2", "AUTH", "default", "secret")
         client.call("GET", "k")
     for command in (["SLOWLOG", "LEN"], ["SLOWLOG", "GET", "-2"], ["SLOWLOG", "GET", "x"], ["SLOWLOG", "NOPE"],
-                    ["SLOWLOG", "GET", "1", "2"], ["CONFIG", "GET", "slowlog-*"]):
+                    ["SLOWLOG", "GET", "1", "2"]):
         assert ours.call(*command) == theirs.call(*command), command
+    # CONFIG GET with a pattern answers in each server's table order: compare the pairs.
+    assert sorted(ours.call("CONFIG", "GET", "slowlog-*").split(b"\r\n")) == sorted(
+        theirs.call("CONFIG", "GET", "slowlog-*").split(b"\r\n"))
     assert slowlog_arguments(ours) == slowlog_arguments(theirs)
     assert ours.call("SLOWLOG", "GET", "1").startswith(b"*1\r\n*6\r\n")
     assert ours.call("SLOWLOG", "RESET") == b"+OK\r\n"
@@ -156,3 +159,59 @@ def test_a_real_prometheus_scrapes_shoal(start_shoal, tmp_path):
     finally:
         prometheus.terminate()
         prometheus.wait(timeout=30)
+
+
+def test_client_reply_matches_redis(shoal, redis_server):
+    script = [["CLIENT", "REPLY", "OFF"], ["SET", "a", "1"], ["GET", "a"], ["CLIENT", "REPLY", "ON"], ["GET", "a"],
+              ["CLIENT", "REPLY", "SKIP"], ["GET", "a"], ["PING"], ["CLIENT", "NO-EVICT", "on"],
+              ["CLIENT", "REPLY", "x"], ["CLIENT", "REPLY", "OFF"], ["CLIENT", "REPLY", "SKIP"], ["PING"],
+              ["CLIENT", "REPLY", "ON"]]
+    streams = []
+    for port in (shoal.port, redis_server):
+        client = RawClient(port)
+        payload = b"".join(b"*%d\r\n" % len(c) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in c)
+                           for c in script)
+        client.sock.sendall(payload + b"*1\r\n$4\r\nPING\r\n")
+        data = b""
+        while not data.endswith(b"+PONG\r\n") or data.count(b"+PONG") < 2:
+            data += client.sock.recv(65536)
+        streams.append(data)
+    assert streams[0] == streams[1]
+
+
+def monitor_lines(port, commands):
+    monitor = RawClient(port)
+    assert monitor.call("MONITOR") == b"+OK\r\n"
+    client = RawClient(port)
+    for command in commands:
+        client.call(*command)
+    lines = []
+    while not lines or b'"PING"' not in lines[-1]:  # admin commands and EXEC are not shown: read up to the PING
+        line = monitor._line()
+        # The time and the client's address differ between the two servers.
+        lines.append(re.sub(rb"^\+\d+\.\d{6} \[(\d+) [^\]]+\] ", rb"+T [\1 ADDR] ", line))
+    return lines
+
+
+def test_monitor_matches_redis(shoal, redis_server):
+    commands = [["SET", 'k"x', "v\n\x01\xff"], ["AUTH", "secret"], ["SELECT", "2"], ["GET", "k"],
+                ["HELLO", "2", "AUTH", "default", "pw"], ["CONFIG", "GET", "port"], ["MULTI"], ["INCR", "n"],
+                ["EXEC"], ["PING"]]
+    assert monitor_lines(shoal.port, commands) == monitor_lines(redis_server, commands)
+
+
+def test_grafana_dashboard_only_uses_metrics_shoal_serves(start_shoal):
+    """conf/grafana/shoal.json is valid JSON and every metric its queries name is in /metrics."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "conf", "grafana", "shoal.json")) as dashboard_file:
+        dashboard = json.load(dashboard_file)
+    port = free_port()
+    server = start_shoal("--metrics-port", str(port))
+    RawClient(server.port).call("GET", "x")
+    _, _, body = fetch(f"http://127.0.0.1:{port}/metrics")
+    served = set(re.findall(r"^# TYPE (\w+) ", body, re.M))
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for name in re.findall(r"\b((?:redis|shoal)_\w+?)(?:_bucket|_count|_sum)?\b(?=[{\[(]| |$)", target["expr"]):
+                base = re.sub(r"_(bucket|count|sum)$", "", name)
+                assert base in served or name in served, (panel["title"], name)

@@ -178,6 +178,26 @@ let connectionCommands: [Command] = [
 
 // MARK: - Handlers, one per command
 
+/// CLIENT REPLY ON|OFF|SKIP: ON answers OK; OFF and SKIP answer nothing (their own reply is dropped too).
+func clientReplyCommand(_ ctx: CommandContext) throws(CommandError) {
+    if ctx.args.matches(2, "on") {
+        ctx.client.replyMode = .on
+        ctx.out.ok()
+    } else if ctx.args.matches(2, "off") {
+        ctx.client.replyMode = .off
+    } else if ctx.args.matches(2, "skip") {
+        if ctx.client.replyMode != .off { ctx.client.replyMode = .skip }
+    } else {
+        throw .syntax
+    }
+}
+
+/// CLIENT NO-EVICT ON|OFF: accepted; Shoal never evicts clients to make room (it has no maxmemory-clients).
+func clientNoEvictCommand(_ ctx: CommandContext) throws(CommandError) {
+    guard ctx.args.matches(2, "on") || ctx.args.matches(2, "off") else { throw .syntax }
+    ctx.out.ok()
+}
+
 func clientIdCommand(_ ctx: CommandContext) throws(CommandError) {
     ctx.out.integer(ctx.client.id)
 }
@@ -331,6 +351,12 @@ let clientSubcommands: [Command] = [
         "help", arity: 2, flags: [.loading, .stale], group: "connection",
         summary: "Returns helpful text about the different subcommands.", since: "5.0.0",
         handler: clientHelpCommand),
+    Command(
+        "reply", arity: 3, flags: [.noscript, .loading, .stale], group: "connection",
+        summary: "Instructs the server whether to reply to commands.", since: "3.2.0", handler: clientReplyCommand),
+    Command(
+        "no-evict", arity: 3, flags: [.admin, .noscript, .loading, .stale], group: "connection",
+        summary: "Sets the client eviction mode of the connection.", since: "7.0.0", handler: clientNoEvictCommand),
 ] + trackingSubcommands
 
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: the client gets its timeout reply, or the UNBLOCKED error, from its own
