@@ -30,6 +30,12 @@ public final class ClientHandle: Sendable {
     /// CLIENT TRACKING: -1 off, 0 on without redirection, else the client id invalidations go to (CLIENT
     /// LIST's redir, and the `t` flag).
     let trackingRedirect = Atomic<Int>(-1)
+    /// The connection's buffers as its loop last saw them (CLIENT LIST's qbuf, qbuf-free, obl, omem, tot-mem;
+    /// INFO's client_recent_max_*_buffer).
+    let queryBuffer = Atomic<Int>(0)
+    let queryBufferFree = Atomic<Int>(0)
+    let outputPending = Atomic<Int>(0)
+    let outputCapacity = Atomic<Int>(0)
     /// In MONITOR mode (CLIENT LIST's `O` flag).
     let isMonitor = Atomic<Bool>(false)
     /// CLIENT LIST's tracking letters: `R` (the redirect target is gone) and `B` (BCAST).

@@ -128,6 +128,8 @@ final class Connection {
             input.consume(consumed)
         }
         if input.readableCount == 0 { input.shrinkIfIdle() }
+        session.handle.queryBuffer.store(input.readableCount, ordering: .relaxed)
+        session.handle.queryBufferFree.store(input.capacity - input.readableCount, ordering: .relaxed)
     }
 
     /// Writes pending replies. Returns false when the connection must close (error, or close-after-reply done).
@@ -162,6 +164,8 @@ final class Connection {
             session.out.discardFront(written)
             written = 0
         }
+        session.handle.outputPending.store(pendingOutput, ordering: .relaxed)
+        session.handle.outputCapacity.store(session.out.bytes.capacity, ordering: .relaxed)
         return checkOutputLimits(loop: loop) && updateInterest(loop: loop)
     }
 

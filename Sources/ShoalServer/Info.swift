@@ -67,7 +67,10 @@ extension ServerState {
         case "clients":
             return [
                 ("connected_clients", String(connectedClients.load(ordering: .relaxed))),
-                ("maxclients", String(config.maxclients)), ("blocked_clients", String(blocking.count)),
+                ("maxclients", String(config.maxclients)),
+                ("client_recent_max_input_buffer", String(clients.all.map { $0.queryBuffer.load(ordering: .relaxed) }.max() ?? 0)),
+                ("client_recent_max_output_buffer", String(clients.all.map { $0.outputPending.load(ordering: .relaxed) }.max() ?? 0)),
+                ("blocked_clients", String(blocking.count)),
                 ("tracking_clients", String(tracking.clientCount)),
             ]
         case "memory":
@@ -92,6 +95,8 @@ extension ServerState {
                 ("total_connections_received", String(sumStats { $0.connectionsReceived.load(ordering: .relaxed) })),
                 ("total_commands_processed", String(sumStats { $0.commandsProcessed.load(ordering: .relaxed) })),
                 ("instantaneous_ops_per_sec", String(instantaneousOpsPerSecond)),
+                ("instantaneous_input_kbps", formatRatio(instantaneousInputKbps)),
+                ("instantaneous_output_kbps", formatRatio(instantaneousOutputKbps)),
                 ("total_net_input_bytes", String(sumStats { $0.netInputBytes.load(ordering: .relaxed) })),
                 ("total_net_output_bytes", String(sumStats { $0.netOutputBytes.load(ordering: .relaxed) })),
                 ("rejected_connections", String(sumStats { $0.rejectedConnections.load(ordering: .relaxed) })),

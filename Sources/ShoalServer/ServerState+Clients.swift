@@ -16,6 +16,10 @@ extension ServerState {
         let patterns = handle.patternCount.load(ordering: .relaxed)
         let shardChannels = handle.shardChannelCount.load(ordering: .relaxed)
         let redirect = handle.trackingRedirect.load(ordering: .relaxed)
+        let queryBuffer = handle.queryBuffer.load(ordering: .relaxed)
+        let queryFree = handle.queryBufferFree.load(ordering: .relaxed)
+        let pending = handle.outputPending.load(ordering: .relaxed)
+        let capacity = handle.outputCapacity.load(ordering: .relaxed)
         // Redis's order of flag letters: P(ubsub), x (MULTI), b(locked), t(racking), R (broken redirect), B(CAST);
         // N for none.
         var flags = handle.isMonitor.load(ordering: .relaxed) ? "O" : ""
@@ -27,7 +31,9 @@ extension ServerState {
         return "id=\(handle.id) addr=\(handle.address) laddr=\(handle.localAddress) fd=\(handle.fd) name=\(names.name) "
             + "age=\(age) idle=\(idle) flags=\(flags) db=\(handle.database.load(ordering: .relaxed)) "
             + "sub=\(channels) psub=\(patterns) ssub=\(shardChannels) "
-            + "multi=\(queued) qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+            + "multi=\(queued) qbuf=\(queryBuffer) qbuf-free=\(queryFree) argv-mem=0 multi-mem=0 rbs=\(queryBuffer + queryFree) "
+            + "rbp=\(queryBuffer) obl=\(min(pending, 16384)) oll=\(pending > 16384 ? 1 : 0) omem=\(pending > 16384 ? capacity : 0) "
+            + "tot-mem=\(queryBuffer + queryFree + capacity + 1024) "
             + "events=r cmd=\(command) user=default redir=\(redirect) resp=\(handle.protocolVersion.load(ordering: .relaxed)) "
             + "lib-name=\(names.libName) lib-ver=\(names.libVersion)\n"
     }

@@ -6,17 +6,34 @@ extension ServerState {
 
     /// Called by the cron thread every tick: keeps about a second of samples for the ops/sec figure.
     func recordOpsSample() {
-        let sample = (monotonicMicroseconds(), sumStats { $0.commandsProcessed.load(ordering: .relaxed) })
+        let sample = OpsSample(
+            time: monotonicMicroseconds(), commands: sumStats { $0.commandsProcessed.load(ordering: .relaxed) },
+            input: sumStats { $0.netInputBytes.load(ordering: .relaxed) },
+            output: sumStats { $0.netOutputBytes.load(ordering: .relaxed) })
         opsSamples.withLock { samples in
             samples.append(sample)
             if samples.count > 16 { samples.removeFirst(samples.count - 16) }
         }
     }
 
-    var instantaneousOpsPerSecond: Int {
+    /// The rate of one sampled counter over the last second or so, per second.
+    private func rate(_ value: (OpsSample) -> Int) -> Double {
         opsSamples.withLock { samples in
-            guard let first = samples.first, let last = samples.last, last.0 > first.0 else { return 0 }
-            return Int(Double(last.1 - first.1) * 1_000_000 / Double(last.0 - first.0))
+            guard let first = samples.first, let last = samples.last, last.time > first.time else { return 0 }
+            return Double(value(last) - value(first)) * 1_000_000 / Double(last.time - first.time)
         }
     }
+
+    var instantaneousOpsPerSecond: Int { Int(rate { $0.commands }) }
+    /// instantaneous_input_kbps / output_kbps, as Redis: KB (1024 bytes) per second, two decimals.
+    var instantaneousInputKbps: Double { rate { $0.input } / 1024 }
+    var instantaneousOutputKbps: Double { rate { $0.output } / 1024 }
+}
+
+/// One cron tick's totals, for the instantaneous rates.
+struct OpsSample: Sendable {
+    let time: Int64
+    let commands: Int
+    let input: Int
+    let output: Int
 }

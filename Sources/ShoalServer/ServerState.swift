@@ -52,7 +52,7 @@ public final class ServerState: Sendable {
     /// One per loop (and one for detached sessions, which never block): replies posted by other threads.
     let mailboxes: [Mailbox]
     /// Recent (monotonic microseconds, commands processed) samples for `instantaneous_ops_per_sec`.
-    let opsSamples = Locked<[(Int64, Int)]>([])
+    let opsSamples = Locked<[OpsSample]>([])
 
     /// - Parameter memoryBaseline: the heap the server needs without data; by default the process's heap in use
     ///   now (right for the executable, which creates the state at start; an embedding passes its own).

@@ -215,3 +215,30 @@ def test_grafana_dashboard_only_uses_metrics_shoal_serves(start_shoal):
             for name in re.findall(r"\b((?:redis|shoal)_\w+?)(?:_bucket|_count|_sum)?\b(?=[{\[(]| |$)", target["expr"]):
                 base = re.sub(r"_(bucket|count|sum)$", "", name)
                 assert base in served or name in served, (panel["title"], name)
+
+
+def test_config_rewrite_keeps_the_file_and_survives_a_restart(start_shoal, tmp_path, redis_server):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = tmp_path / "shoal.conf"
+    shutil.copy(os.path.join(root, "conf", "shoal.conf"), path)
+    original = path.read_text()
+    server = start_shoal("--dir", str(tmp_path), "--save", "", config=str(path))
+    client = RawClient(server.port)
+    for name, value in (("maxmemory", "10mb"), ("notify-keyspace-events", "Ex"), ("slowlog-max-len", "7"),
+                        ("lfu-decay-time", "3")):
+        assert client.call("CONFIG", "SET", name, value) == b"+OK\r\n"
+    assert client.call("CONFIG", "REWRITE") == b"+OK\r\n"
+    text = path.read_text()
+    # Comments and order kept; values replaced where they stood.
+    assert [l for l in text.splitlines() if l.startswith("#")] == [l for l in original.splitlines() if l.startswith("#")]
+    assert "maxmemory 10485760" in text and 'notify-keyspace-events "Ex"' not in text
+    assert "notify-keyspace-events xE" in text and "slowlog-max-len 7" in text
+    new_lines, old_lines = text.splitlines(), original.splitlines()
+    assert new_lines[new_lines.index("maxmemory 10485760") - 1] == old_lines[old_lines.index("maxmemory 0") - 1]
+    server.stop()
+    again = start_shoal("--dir", str(tmp_path), config=str(path))
+    client = RawClient(again.port)
+    assert client.call("CONFIG", "GET", "maxmemory") == b"*2\r\n$9\r\nmaxmemory\r\n$8\r\n10485760\r\n"
+    assert client.call("CONFIG", "GET", "lfu-decay-time").endswith(b"$1\r\n3\r\n")
+    # Without a file, Redis's error.
+    assert RawClient(start_shoal().port).call("CONFIG", "REWRITE") == RawClient(redis_server).call("CONFIG", "REWRITE")

@@ -193,6 +193,10 @@ let configSubcommands: [Command] = [
         summary: "Sets configuration parameters in-flight.", since: "2.0.0", complexity: "O(N)",
         handler: configSetCommand),
     Command(
+        "rewrite", arity: 2, flags: [.admin, .noscript, .loading, .stale], group: "server",
+        summary: "Persists the effective configuration to file.", since: "2.8.0",
+        handler: configRewriteCommand),
+    Command(
         "resetstat", arity: 2, flags: [.admin, .noscript, .loading, .stale], group: "server",
         summary: "Resets the server's statistics.", since: "2.0.0",
         handler: configResetstatCommand),
