@@ -32,6 +32,8 @@ final class Connection {
     @exclusivity(unchecked) private(set) var isClosed = false
     /// True while this connection waits in its loop's list of replies to send at the end of the wake.
     @exclusivity(unchecked) var flushScheduled = false
+    /// Its next command waits for CLIENT PAUSE to end (the loop resumes it).
+    @exclusivity(unchecked) var waitsForPause = false
 
     static let pauseThreshold = 256 * 1024
     static let maxReadSize = 1024 * 1024
@@ -80,9 +82,11 @@ final class Connection {
 
     /// Runs the buffered commands and leaves their replies for the loop to send at the end of this wake
     /// (`handleWritable`), which resumes a paused client's remaining commands once its replies have drained.
-    private func drive(server: ServerState, loop: EventLoop) -> Bool {
+    func drive(server: ServerState, loop: EventLoop) -> Bool {
+        waitsForPause = false
         processInput(server: server, now: loop.now)
         if session.blocked != nil { loop.park(self) }
+        if waitsForPause { loop.holdForPause(self) }
         loop.scheduleFlush(self)
         return true
     }
@@ -114,6 +118,10 @@ final class Connection {
                 break
             }
             guard let consumed else { break }
+            if server.pausedUntil.load(ordering: .relaxed) > 0 && mustWaitForPause(server, view) {
+                waitsForPause = true
+                break
+            }
             if !parser.spans.isEmpty {
                 parser.spans.withUnsafeBufferPointer { spans in
                     if parser.isInline {
@@ -130,6 +138,25 @@ final class Connection {
         if input.readableCount == 0 { input.shrinkIfIdle() }
         session.handle.queryBuffer.store(input.readableCount, ordering: .relaxed)
         session.handle.queryBufferFree.store(input.capacity - input.readableCount, ordering: .relaxed)
+    }
+
+    /// Whether the parsed command must wait for CLIENT PAUSE: every command under ALL, writes and publishes under
+    /// WRITE (Redis's may-replicate commands). Ends the pause when its time is up.
+    private func mustWaitForPause(_ server: ServerState, _ view: UnsafeRawBufferPointer) -> Bool {
+        let until = server.pausedUntil.load(ordering: .acquiring)
+        guard until > currentTimeMilliseconds() else { return false }
+        guard server.pauseWritesOnly.load(ordering: .relaxed) else { return true }
+        guard let first = parser.spans.first else { return false }
+        let name: UnsafeRawBufferPointer
+        if parser.isInline {
+            return parser.inlineStorage.withUnsafeBytes { storage in
+                server.commands.lookup(UnsafeRawBufferPointer(rebasing: storage[first.offset..<(first.offset + first.count)]))
+                    .map { $0.flags.contains(.write) || $0.name == "publish" || $0.name == "spublish" } ?? false
+            }
+        }
+        name = UnsafeRawBufferPointer(rebasing: view[first.offset..<(first.offset + first.count)])
+        return server.commands.lookup(name).map { $0.flags.contains(.write) || $0.name == "publish" || $0.name == "spublish" }
+            ?? false
     }
 
     /// Writes pending replies. Returns false when the connection must close (error, or close-after-reply done).

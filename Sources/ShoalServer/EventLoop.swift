@@ -93,6 +93,9 @@ final class EventLoop: @unchecked Sendable {
             if let deadline = nearestBlockingDeadline() {
                 timeout = min(timeout, Int(max(0, deadline - currentTimeMilliseconds())))
             }
+            if !paused.isEmpty {
+                timeout = min(timeout, Int(max(0, server.pausedUntil.load(ordering: .relaxed) - currentTimeMilliseconds())))
+            }
             let count: Int32
             do throws(SystemError) {
                 count = try Syscall.check("epoll_wait") {
@@ -122,10 +125,30 @@ final class EventLoop: @unchecked Sendable {
             }
             if mailbox.hasMail { deliverMail() }
             if !blocked.isEmpty { expireBlockedClients() }
+            if !paused.isEmpty { resumePausedClients() }
             flushPending()
             housekeeping()
         }
         shutdown()
+    }
+
+    // MARK: - Paused clients
+
+    /// Connections whose next command waits for CLIENT PAUSE to end.
+    @exclusivity(unchecked) private var paused: [Connection] = []
+
+    func holdForPause(_ connection: Connection) {
+        if !paused.contains(where: { $0 === connection }) { paused.append(connection) }
+    }
+
+    /// Runs the commands that waited, once the pause is over (its time passed, or CLIENT UNPAUSE woke us).
+    private func resumePausedClients() {
+        guard server.pausedUntil.load(ordering: .acquiring) <= currentTimeMilliseconds() else { return }
+        let waiting = paused
+        paused = []
+        for connection in waiting where !connection.isClosed {
+            if !connection.drive(server: server, loop: self) { closeConnection(connection) }
+        }
     }
 
     // MARK: - Blocked clients

@@ -111,7 +111,10 @@ public final class Server: @unchecked Sendable {
             let hz = settings.current.hz
             let periodMicros = Int64(1_000_000 / hz)
             let started = monotonicMicroseconds()
-            state.keyspace.activeExpireCycle(now: currentTimeMilliseconds(), budgetMicroseconds: periodMicros / 4)
+            // As Redis, keys don't expire while CLIENT PAUSE holds writes back.
+            if state.pausedUntil.load(ordering: .relaxed) <= currentTimeMilliseconds() {
+                state.keyspace.activeExpireCycle(now: currentTimeMilliseconds(), budgetMicroseconds: periodMicros / 4)
+            }
             state.evictIfOverLimit(now: currentTimeMilliseconds(), settings: settings.current, maxKeys: 1024)
             state.recordOpsSample()
             state.snapshots.cron()

@@ -47,6 +47,9 @@ public final class ServerState: Sendable {
     let latencyMonitor = LatencyMonitor()
     /// Clients in MONITOR mode.
     let monitors = MonitorRegistry()
+    /// CLIENT PAUSE: until when (wall-clock ms; 0: not paused), and whether only writes wait.
+    let pausedUntil = Atomic<Int64>(0)
+    let pauseWritesOnly = Atomic<Bool>(false)
     /// The enabled keyspace notification classes (`KeyspaceEvents` raw bits; 0 when nothing would publish).
     let notifyEvents = Atomic<Int>(0)
     /// One per loop (and one for detached sessions, which never block): replies posted by other threads.

@@ -242,3 +242,26 @@ def test_config_rewrite_keeps_the_file_and_survives_a_restart(start_shoal, tmp_p
     assert client.call("CONFIG", "GET", "lfu-decay-time").endswith(b"$1\r\n3\r\n")
     # Without a file, Redis's error.
     assert RawClient(start_shoal().port).call("CONFIG", "REWRITE") == RawClient(redis_server).call("CONFIG", "REWRITE")
+
+
+def test_client_pause_write_holds_writes_only_and_unpause_releases_them(shoal):
+    admin, client = RawClient(shoal.port), RawClient(shoal.port)
+    assert admin.call("CLIENT", "PAUSE", "10000", "WRITE") == b"+OK\r\n"
+    assert client.call("GET", "k") == b"$-1\r\n"  # reads go on
+    client.sock.sendall(b"SET k v\r\n")
+    client.sock.settimeout(0.5)
+    with pytest.raises(OSError):
+        client.sock.recv(100)  # held back
+    client.sock.settimeout(20)
+    assert admin.call("CLIENT", "UNPAUSE") == b"+OK\r\n"
+    assert client._reply() == b"+OK\r\n"
+    assert admin.call("CLIENT", "PAUSE", "x") == b"-ERR timeout is not an integer or out of range\r\n"
+    assert admin.call("CLIENT", "PAUSE", "10", "SOME") == b"-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n"
+
+
+def test_client_pause_all_holds_every_command_until_it_ends(shoal):
+    admin, client = RawClient(shoal.port), RawClient(shoal.port)
+    assert admin.call("CLIENT", "PAUSE", "400") == b"+OK\r\n"
+    started = time.monotonic()
+    assert client.call("PING") == b"+PONG\r\n"
+    assert time.monotonic() - started >= 0.3

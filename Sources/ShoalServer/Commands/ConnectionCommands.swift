@@ -192,6 +192,38 @@ func clientReplyCommand(_ ctx: CommandContext) throws(CommandError) {
     }
 }
 
+/// CLIENT PAUSE timeout [WRITE|ALL]: clients' commands (ALL) or their writes and publishes (WRITE) wait until
+/// the timeout or CLIENT UNPAUSE; a second pause can only make it longer or stricter, as Redis's pauseClients.
+func clientPauseCommand(_ ctx: CommandContext) throws(CommandError) {
+    guard let timeout = parseInt64(ctx.args[2]), timeout >= 0 else {
+        throw CommandError("ERR timeout is not an integer or out of range")
+    }
+    var writesOnly = false
+    if ctx.args.count == 4 {
+        if ctx.args.matches(3, "write") {
+            writesOnly = true
+        } else if !ctx.args.matches(3, "all") {
+            throw CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+        }
+    } else if ctx.args.count > 4 {
+        throw .syntax
+    }
+    let server = ctx.server
+    let until = ctx.now &+ Milliseconds(timeout)
+    let current = server.pausedUntil.load(ordering: .relaxed)
+    let active = current > currentTimeMilliseconds()
+    server.pauseWritesOnly.store(
+        active ? server.pauseWritesOnly.load(ordering: .relaxed) && writesOnly : writesOnly, ordering: .relaxed)
+    server.pausedUntil.store(max(until, active ? current : 0), ordering: .releasing)
+    ctx.out.ok()
+}
+
+func clientUnpauseCommand(_ ctx: CommandContext) throws(CommandError) {
+    ctx.server.pausedUntil.store(0, ordering: .releasing)
+    for loop in 0..<ctx.server.ioThreads { ctx.server.lifecycle.wake(loop: loop) }
+    ctx.out.ok()
+}
+
 /// CLIENT NO-EVICT ON|OFF: accepted; Shoal never evicts clients to make room (it has no maxmemory-clients).
 func clientNoEvictCommand(_ ctx: CommandContext) throws(CommandError) {
     guard ctx.args.matches(2, "on") || ctx.args.matches(2, "off") else { throw .syntax }
@@ -354,6 +386,12 @@ let clientSubcommands: [Command] = [
     Command(
         "reply", arity: 3, flags: [.noscript, .loading, .stale], group: "connection",
         summary: "Instructs the server whether to reply to commands.", since: "3.2.0", handler: clientReplyCommand),
+    Command(
+        "pause", arity: -3, flags: [.admin, .noscript, .loading, .stale], group: "connection",
+        summary: "Suspends commands processing.", since: "3.0.0", handler: clientPauseCommand),
+    Command(
+        "unpause", arity: 2, flags: [.admin, .noscript, .loading, .stale], group: "connection",
+        summary: "Resumes processing commands from paused clients.", since: "6.2.0", handler: clientUnpauseCommand),
     Command(
         "no-evict", arity: 3, flags: [.admin, .noscript, .loading, .stale], group: "connection",
         summary: "Sets the client eviction mode of the connection.", since: "7.0.0", handler: clientNoEvictCommand),
