@@ -254,6 +254,8 @@ final class BlockingRegistry: Sendable {
     let hasReady = Atomic<Bool>(false)
 
     var count: Int { contents.withLock { $0.clients.count } }
+    /// Blocked clients with a timeout (INFO's clients_in_timeout_table).
+    var timedCount: Int { contents.withLock { $0.clients.values.filter { $0.deadline > 0 }.count } }
 
     func client(_ id: Int) -> BlockedClient? { contents.withLock { $0.clients[id] } }
 

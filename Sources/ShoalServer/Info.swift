@@ -54,8 +54,12 @@ extension ServerState {
             let uptime = (monotonicMicroseconds() - startedMonotonic) / 1_000_000
             return [
                 ("redis_version", redisCompatibilityVersion), ("shoal_version", shoalVersion),
-                ("redis_git_sha1", "00000000"), ("redis_git_dirty", "0"), ("redis_mode", "standalone"),
+                ("redis_git_sha1", "00000000"), ("redis_git_dirty", "0"), ("redis_build_id", "0"),
+                ("redis_mode", "standalone"),
                 ("os", "\(system) \(release) \(machine)"), ("arch_bits", "64"), ("multiplexing_api", "epoll"),
+                ("atomicvar_api", "c11-builtin"), ("gcc_version", "0.0.0"), ("process_supervised", "no"),
+                ("monotonic_clock", "POSIX clock_gettime"),
+                ("lru_clock", String((currentTimeMilliseconds() / 1000) & ((1 << 24) - 1))),
                 ("process_id", String(getpid())), ("run_id", runID),
                 ("tcp_port", String(tcpPort.load(ordering: .relaxed))),
                 ("server_time_usec", String(currentTimeMilliseconds() * 1000)),
@@ -68,24 +72,51 @@ extension ServerState {
             return [
                 ("connected_clients", String(connectedClients.load(ordering: .relaxed))),
                 ("maxclients", String(config.maxclients)),
+                ("cluster_connections", "0"),
                 ("client_recent_max_input_buffer", String(clients.all.map { $0.queryBuffer.load(ordering: .relaxed) }.max() ?? 0)),
                 ("client_recent_max_output_buffer", String(clients.all.map { $0.outputPending.load(ordering: .relaxed) }.max() ?? 0)),
                 ("blocked_clients", String(blocking.count)),
+                ("clients_in_timeout_table", String(blocking.timedCount)),
                 ("tracking_clients", String(tracking.clientCount)),
             ]
         case "memory":
             let used = usedMemory
             let rss = residentSetSize()
+            let peak = max(peakMemory.load(ordering: .relaxed), used)
+            let dataset = keyspace.usedBytes
+            let allocated = allocatorInUse()
+            let system = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+            let clientBuffers = clients.all.reduce(0) {
+                $0 + $1.queryBuffer.load(ordering: .relaxed) + $1.queryBufferFree.load(ordering: .relaxed)
+                    + $1.outputCapacity.load(ordering: .relaxed)
+            }
             return [
                 ("used_memory", String(used)), ("used_memory_human", humanBytes(used)),
-                ("used_memory_dataset", String(keyspace.usedBytes)),
-                ("used_memory_startup", String(memoryBaseline)),
-                ("used_memory_allocator", String(allocatorInUse())),
                 ("used_memory_rss", String(rss)), ("used_memory_rss_human", humanBytes(rss)),
+                ("used_memory_peak", String(peak)), ("used_memory_peak_human", humanBytes(peak)),
+                ("used_memory_peak_perc", formatRatio(peak > 0 ? Double(used) * 100 / Double(peak) : 100) + "%"),
+                ("used_memory_overhead", String(used - dataset)),
+                ("used_memory_startup", String(memoryBaseline)),
+                ("used_memory_dataset", String(dataset)),
+                ("used_memory_dataset_perc",
+                 formatRatio(used > memoryBaseline ? Double(dataset) * 100 / Double(used - memoryBaseline) : 0) + "%"),
+                ("allocator_allocated", String(allocated)), ("used_memory_allocator", String(allocated)),
+                ("total_system_memory", String(system)), ("total_system_memory_human", humanBytes(system)),
+                // No scripting engine yet: nothing is spent on it.
+                ("used_memory_lua", "0"), ("used_memory_vm_eval", "0"), ("used_memory_lua_human", "0B"),
+                ("used_memory_scripts_eval", "0"), ("number_of_cached_scripts", "0"), ("number_of_functions", "0"),
+                ("number_of_libraries", "0"), ("used_memory_vm_functions", "0"), ("used_memory_vm_total", "0"),
+                ("used_memory_vm_total_human", "0B"), ("used_memory_functions", "0"), ("used_memory_scripts", "0"),
+                ("used_memory_scripts_human", "0B"),
                 ("maxmemory", String(config.maxmemory)), ("maxmemory_human", humanBytes(config.maxmemory)),
                 ("maxmemory_policy", config.maxmemoryPolicy),
                 ("mem_fragmentation_ratio", used > 0 ? formatRatio(Double(rss) / Double(used)) : "0.00"),
-                ("mem_allocator", "libc"),
+                ("mem_fragmentation_bytes", String(rss - used)),
+                ("mem_not_counted_for_evict", "0"), ("mem_replication_backlog", "0"),
+                ("mem_total_replication_buffers", "0"), ("mem_clients_slaves", "0"),
+                ("mem_clients_normal", String(clientBuffers)), ("mem_cluster_links", "0"), ("mem_aof_buffer", "0"),
+                ("mem_allocator", "libc"), ("active_defrag_running", "0"), ("lazyfree_pending_objects", "0"),
+                ("lazyfreed_objects", "0"),
             ]
         case "persistence":
             return snapshots.infoFields()
@@ -105,6 +136,16 @@ extension ServerState {
                 ("keyspace_hits", String(sumStats { $0.keyspaceHits.load(ordering: .relaxed) })),
                 ("keyspace_misses", String(sumStats { $0.keyspaceMisses.load(ordering: .relaxed) })),
                 ("total_error_replies", String(sumStats { $0.errorReplies.load(ordering: .relaxed) })),
+                ("unexpected_error_replies", "0"), ("total_forks", "0"), ("latest_fork_usec", "0"),
+                ("sync_full", "0"), ("sync_partial_ok", "0"), ("sync_partial_err", "0"),
+                ("total_net_repl_input_bytes", "0"), ("total_net_repl_output_bytes", "0"),
+                ("instantaneous_input_repl_kbps", "0.00"), ("instantaneous_output_repl_kbps", "0.00"),
+                ("evicted_clients", "0"), ("total_eviction_exceeded_time", "0"), ("current_eviction_exceeded_time", "0"),
+                ("migrate_cached_sockets", "0"), ("slave_expires_tracked_keys", "0"), ("active_defrag_hits", "0"),
+                ("active_defrag_misses", "0"), ("active_defrag_key_hits", "0"), ("active_defrag_key_misses", "0"),
+                ("total_active_defrag_time", "0"), ("current_active_defrag_time", "0"),
+                ("dump_payload_sanitizations", "0"), ("io_threaded_reads_processed", "0"),
+                ("io_threaded_writes_processed", "0"), ("reply_buffer_shrinks", "0"), ("reply_buffer_expands", "0"),
                 ("pubsub_channels", String(pubsubCounts.channels)), ("pubsub_patterns", String(pubsubCounts.patterns)),
                 ("pubsubshard_channels", String(pubsubCounts.shardChannels)),
                 ("tracking_total_keys", String(tracking.keyCount.load(ordering: .relaxed))),
@@ -112,7 +153,13 @@ extension ServerState {
                 ("tracking_total_prefixes", String(tracking.totalPrefixes)),
             ]
         case "replication":
-            return [("role", "master"), ("connected_slaves", "0")]
+            // A standalone master, as Redis without replicas reports itself.
+            return [
+                ("role", "master"), ("connected_slaves", "0"), ("master_failover_state", "no-failover"),
+                ("master_replid", runID), ("master_replid2", String(repeating: "0", count: 40)),
+                ("master_repl_offset", "0"), ("second_repl_offset", "-1"), ("repl_backlog_active", "0"),
+                ("repl_backlog_size", "1048576"), ("repl_backlog_first_byte_offset", "0"), ("repl_backlog_histlen", "0"),
+            ]
         case "cpu":
             var usage = rusage()
             getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
@@ -120,7 +167,16 @@ extension ServerState {
                 let value = Double(time.tv_sec) + Double(time.tv_usec) / 1e6
                 return String(Double(Int(value * 1e6)) / 1e6)
             }
-            return [("used_cpu_sys", seconds(usage.ru_stime)), ("used_cpu_user", seconds(usage.ru_utime))]
+            var children = rusage()
+            getrusage(Int32(RUSAGE_CHILDREN.rawValue), &children)
+            // No main thread: every event loop is one; the process's figures stand for it.
+            return [
+                ("used_cpu_sys", seconds(usage.ru_stime)), ("used_cpu_user", seconds(usage.ru_utime)),
+                ("used_cpu_sys_children", seconds(children.ru_stime)),
+                ("used_cpu_user_children", seconds(children.ru_utime)),
+                ("used_cpu_sys_main_thread", seconds(usage.ru_stime)),
+                ("used_cpu_user_main_thread", seconds(usage.ru_utime)),
+            ]
         case "modules", "cluster":
             return name == "cluster" ? [("cluster_enabled", "0")] : []
         case "errorstats":

@@ -6,6 +6,8 @@ extension ServerState {
 
     /// Called by the cron thread every tick: keeps about a second of samples for the ops/sec figure.
     func recordOpsSample() {
+        let used = usedMemory
+        if used > peakMemory.load(ordering: .relaxed) { peakMemory.store(used, ordering: .relaxed) }
         let sample = OpsSample(
             time: monotonicMicroseconds(), commands: sumStats { $0.commandsProcessed.load(ordering: .relaxed) },
             input: sumStats { $0.netInputBytes.load(ordering: .relaxed) },

@@ -49,6 +49,8 @@ public final class ServerState: Sendable {
     let monitors = MonitorRegistry()
     /// CLIENT PAUSE: until when (wall-clock ms; 0: not paused), and whether only writes wait.
     let pausedUntil = Atomic<Int64>(0)
+    /// used_memory_peak, sampled by the cron.
+    let peakMemory = Atomic<Int>(0)
     let pauseWritesOnly = Atomic<Bool>(false)
     /// The enabled keyspace notification classes (`KeyspaceEvents` raw bits; 0 when nothing would publish).
     let notifyEvents = Atomic<Int>(0)

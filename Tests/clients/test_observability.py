@@ -265,3 +265,26 @@ def test_client_pause_all_holds_every_command_until_it_ends(shoal):
     started = time.monotonic()
     assert client.call("PING") == b"+PONG\r\n"
     assert time.monotonic() - started >= 0.3
+
+
+# Fields of Redis 7.0's INFO that Shoal leaves out, and why (docs/COMPATIBILITY.md): jemalloc's allocator figures
+# (Shoal uses the system allocator), the expiry cycle's internal statistics, read/write call counts, and what
+# the RDB loader of a fork-based server counts.
+ABSENT_INFO_FIELDS = {
+    "allocator_active", "allocator_frag_bytes", "allocator_frag_ratio", "allocator_resident", "allocator_rss_bytes",
+    "allocator_rss_ratio", "rss_overhead_bytes", "rss_overhead_ratio", "expire_cycle_cpu_milliseconds",
+    "expired_stale_perc", "expired_time_cap_reached_count", "total_reads_processed", "total_writes_processed",
+    "rdb_last_load_keys_expired", "rdb_last_load_keys_loaded",
+}
+
+
+def info_fields(port, section):
+    return {line.split(":")[0] for line in RawClient(port).call("INFO", section).decode().split("\r\n")[1:]
+            if ":" in line}
+
+
+@pytest.mark.parametrize("section", ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
+                                     "keyspace"])
+def test_info_has_the_fields_redis_has(shoal, redis_server, section):
+    missing = info_fields(redis_server, section) - info_fields(shoal.port, section) - ABSENT_INFO_FIELDS
+    assert not missing, f"INFO {section} lacks {sorted(missing)}"
