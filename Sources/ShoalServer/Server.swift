@@ -114,8 +114,12 @@ public final class Server: @unchecked Sendable {
             // As Redis, keys don't expire while CLIENT PAUSE holds writes back.
             if state.pausedUntil.load(ordering: .relaxed) <= currentTimeMilliseconds() {
                 state.keyspace.activeExpireCycle(now: currentTimeMilliseconds(), budgetMicroseconds: periodMicros / 4)
+                state.noteLatency("expire-cycle", milliseconds: Int(monotonicMicroseconds() - started) / 1000)
             }
-            state.evictIfOverLimit(now: currentTimeMilliseconds(), settings: settings.current, maxKeys: 1024)
+            let evictionStarted = monotonicMicroseconds()
+            if state.evictIfOverLimit(now: currentTimeMilliseconds(), settings: settings.current, maxKeys: 1024) != .fits {
+                state.noteLatency("eviction-cycle", milliseconds: Int(monotonicMicroseconds() - evictionStarted) / 1000)
+            }
             state.recordOpsSample()
             state.snapshots.cron()
             let elapsed = monotonicMicroseconds() - started

@@ -80,7 +80,8 @@ public final class ServerState: Sendable {
         var generator = SystemRandomNumberGenerator()
         runID = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &generator), radix: 16) }.joined()
         snapshots = Snapshotter(
-            config: self.config, keyspace: keyspace, logger: logger, loopStats: loopStats, startedAt: startedAt)
+            config: self.config, keyspace: keyspace, logger: logger, loopStats: loopStats, startedAt: startedAt,
+            latency: latencyMonitor)
         keyspace.changes.install { [weak self] key, database, change in
             self?.keyChanged(key, database: database, change: change)
         }

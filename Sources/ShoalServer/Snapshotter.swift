@@ -39,7 +39,14 @@ final class Snapshotter: Sendable {
     /// Set while writes must be refused with MISCONF (last save failed, `stop-writes-on-bgsave-error yes`).
     let writesBlocked = Atomic<Bool>(false)
 
-    init(config: ConfigStore, keyspace: Keyspace, logger: Logger, loopStats: [LoopStats], startedAt: Milliseconds) {
+    /// LATENCY's `snapshot-copy` events: how long writers waited for the point-in-time copy.
+    private let latency: LatencyMonitor
+
+    init(
+        config: ConfigStore, keyspace: Keyspace, logger: Logger, loopStats: [LoopStats], startedAt: Milliseconds,
+        latency: LatencyMonitor
+    ) {
+        self.latency = latency
         self.config = config
         self.keyspace = keyspace
         self.logger = logger
@@ -116,6 +123,7 @@ final class Snapshotter: Sendable {
             status.inProgress = false
             status.lastAttempt = now
             status.lastPauseMicroseconds = copy.pauseMicroseconds
+            latency.note("snapshot-copy", milliseconds: Int(copy.pauseMicroseconds / 1000), config: self.config.current)
             status.lastDurationSeconds = Int((monotonicMicroseconds() - status.currentStarted) / 1_000_000)
             switch result {
             case .success(let stats):

@@ -167,6 +167,13 @@ final class LatencyMonitor: Sendable {
         }
     }
 
+    /// Adds a sample when it reaches `latency-monitor-threshold` (0: the monitor is off).
+    func note(_ name: String, milliseconds: Int, config: ServerConfig) {
+        let threshold = config.latencyMonitorThreshold
+        guard threshold > 0, milliseconds >= threshold else { return }
+        add(name, milliseconds: milliseconds, now: currentTimeMilliseconds())
+    }
+
     func history(_ name: String) -> [Sample] { series.withLock { $0[name]?.samples ?? [] } }
 
     /// Forgets the named events (every one when nil); returns how many there were.
@@ -184,9 +191,7 @@ final class LatencyMonitor: Sendable {
 extension ServerState {
     /// Records a latency event when `milliseconds` reaches `latency-monitor-threshold` (0: the monitor is off).
     func noteLatency(_ event: String, milliseconds: Int) {
-        let threshold = config.current.latencyMonitorThreshold
-        guard threshold > 0, milliseconds >= threshold else { return }
-        latencyMonitor.add(event, milliseconds: milliseconds, now: currentTimeMilliseconds())
+        latencyMonitor.note(event, milliseconds: milliseconds, config: config.current)
     }
 }
 
