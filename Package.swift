@@ -8,6 +8,8 @@ let package = Package(
     name: "Shoal",
     platforms: [.macOS(.v15)],
     products: [
+        // Shoal inside a Swift application: the server and its keyspace, in-process.
+        .library(name: "Shoal", targets: ["Shoal"]),
         .executable(name: "shoal-server", targets: ["shoal-server"]),
         .executable(name: "shoal-bench", targets: ["shoal-bench"]),
     ],
@@ -33,7 +35,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "shoal-server", dependencies: ["ShoalServer", "ShoalPosix"]),
+        // The embeddable library: start/stop, a typed data API, transactions, statistics. shoal-server is a thin
+        // main over it.
+        .target(
+            name: "Shoal",
+            dependencies: [
+                "ShoalServer", "ShoalPersistence", "ShoalStore", "ShoalPosix", "RESP",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "shoal-server", dependencies: ["Shoal", "ShoalServer", "ShoalPosix"]),
         // The load generator: its own RESP client (the RESP target), independent of the server.
         .executableTarget(
             name: "shoal-bench",
@@ -50,5 +61,6 @@ let package = Package(
         // Fixtures/ is read by path (#filePath), not bundled.
         .testTarget(name: "ShoalPersistenceTests", dependencies: ["ShoalPersistence", "ShoalStore"], exclude: ["Fixtures"]),
         .testTarget(name: "ShoalServerTests", dependencies: ["ShoalServer", "RESP", "ShoalStore", "ShoalPosix"]),
+        .testTarget(name: "ShoalTests", dependencies: ["Shoal"]),
     ]
 )

@@ -12,7 +12,7 @@ import Synchronization
 
 extension ServerState {
     /// The exposition: every family with HELP and TYPE, counters ending in `_total`.
-    func prometheusMetrics() -> String {
+    public func prometheusMetrics() -> String {
         var text = ""
         func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
             guard !samples.isEmpty else { return }

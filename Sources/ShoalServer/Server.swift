@@ -26,11 +26,17 @@ public final class Server: @unchecked Sendable {
     public var port: Int { state.tcpPort.load(ordering: .relaxed) }
 
     /// Binds every address for every loop, then starts the loops and the cron thread. Throws (and leaves
-    /// nothing running) when an address can't be bound, e.g. because the port is taken.
-    public func start() throws(SystemError) {
+    /// nothing running) when an address can't be bound, e.g. because the port is taken. With `listening`
+    /// false (an embedded store reached only from Swift), no socket and no loop: only the cron thread.
+    public func start(listening: Bool = true) throws(SystemError) {
         signal(SIGPIPE, SIG_IGN)
         // With RLIMIT_FSIZE, a too-large snapshot write must fail with EFBIG, not kill the server.
         signal(SIGXFSZ, SIG_IGN)
+        guard listening else {
+            let state = self.state
+            cronThread = counted("shoal-cron") { [self] in self.cron(state) }
+            return
+        }
         let config = state.config.current
         var port = config.port
         var perLoop: [[Int32]] = Array(repeating: [], count: state.ioThreads)
@@ -83,10 +89,22 @@ public final class Server: @unchecked Sendable {
         }
         state.lifecycle.installWakers(loops.map { loop in { loop.wake() } })
         for loop in loops {
-            threads.append(startThread(name: "shoal-io-\(loop.index)") { loop.run() })
+            threads.append(counted("shoal-io-\(loop.index)") { loop.run() })
         }
         let state = self.state
-        cronThread = startThread(name: "shoal-cron") { [self] in self.cron(state) }
+        cronThread = counted("shoal-cron") { [self] in self.cron(state) }
+    }
+
+    /// Threads of this server still running (0 once `stop` returned): what an embedding checks for leaks.
+    public var runningThreads: Int { liveThreads.load(ordering: .relaxed) }
+    private let liveThreads = Atomic<Int>(0)
+
+    private func counted(_ name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
+        liveThreads.add(1, ordering: .relaxed)
+        return startThread(name: name) { [self] in
+            body()
+            liveThreads.subtract(1, ordering: .relaxed)
+        }
     }
 
     /// Stops the loops (they stop accepting, flush and close their clients) and the cron thread, and waits.
@@ -96,6 +114,9 @@ public final class Server: @unchecked Sendable {
         for loop in loops { loop.stop() }
         for thread in threads { joinThread(thread) }
         threads = []
+        // The wakers hold the loops (and each loop the state): dropping them frees the loops, which close their
+        // epoll and eventfd descriptors.
+        state.lifecycle.installWakers([])
         loops = []
         cronStopping.store(true, ordering: .relaxed)
         if let cronThread { joinThread(cronThread) }

@@ -130,6 +130,12 @@ public final class ServerState: Sendable {
     /// Runs one command given as arguments on a detached session and returns the reply bytes.
     public func run(_ arguments: [[UInt8]], session: ClientSession) -> [UInt8] {
         session.settings.refresh()
+        return Self.replying(session, arguments) { args in execute(session, args, now: currentTimeMilliseconds()) }
+    }
+
+    /// Lays `arguments` out as a parsed request, runs `body` on it and returns what it appended to the
+    /// session's replies (taking them back out).
+    static func replying(_ session: ClientSession, _ arguments: [[UInt8]], _ body: (Arguments) -> Void) -> [UInt8] {
         var storage: [UInt8] = []
         var spans: [ArgSpan] = []
         for argument in arguments {
@@ -138,9 +144,7 @@ public final class ServerState: Sendable {
         }
         let mark = session.out.count
         storage.withUnsafeBytes { base in
-            spans.withUnsafeBufferPointer { spans in
-                execute(session, Arguments(base: base.baseAddress, spans: spans), now: currentTimeMilliseconds())
-            }
+            spans.withUnsafeBufferPointer { spans in body(Arguments(base: base.baseAddress, spans: spans)) }
         }
         let reply = Array(session.out.bytes[mark...])
         session.out.truncate(to: mark)

@@ -77,6 +77,9 @@ public struct ShardGroup {
     }
 
     /// Whether every shard of `database` is in the group.
+    /// Whether this group holds shard `id`.
+    public func holds(_ id: ShardID) -> Bool { ids.contains(id) }
+
     public func holdsAll(of database: Int) -> Bool {
         ids.filter { $0.database == database }.count == keyspace.shardsPerDatabase
     }

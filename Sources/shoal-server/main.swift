@@ -1,4 +1,5 @@
 import Logging
+import Shoal
 import ShoalPersistence
 import ShoalPosix
 import ShoalServer
@@ -142,52 +143,34 @@ if config.daemonize {
         "daemonize is not supported: Shoal runs in the foreground (use systemd or a container to supervise it)")
 }
 
-// The snapshot directory must exist (Redis refuses to start otherwise) and, with saving on, be writable.
-var directoryInfo = stat()
-if stat(config.dir, &directoryInfo) != 0 || (directoryInfo.st_mode & S_IFMT) != S_IFDIR {
-    logger.warning("Can't chdir to '\(config.dir)': \(String(cString: strerror(errno == 0 ? ENOTDIR : errno)))")
-    exit(1)
-}
-if !config.save.isEmpty && access(config.dir, W_OK) != 0 {
-    logger.warning("The snapshot directory '\(config.dir)' is not writable: \(String(cString: strerror(errno)))")
-    exit(1)
-}
-
-let state = ServerState(config: config, logger: logger, configFile: configFile)
-let snapshotPath = config.dir.hasSuffix("/") ? config.dir + config.dbfilename : config.dir + "/" + config.dbfilename
-do throws(SnapshotError) {
-    let loaded = try SnapshotReader.load(
-        path: snapshotPath, into: state.keyspace, now: currentTimeMilliseconds(),
-        limits: state.config.current.encodingLimits
-    ) {
-        progress in
-        logger.notice("Loading snapshot: \(progress.keys) keys, \(progress.rawBytes) bytes read...")
-    }
-    if let loaded {
-        logger.notice(
-            "DB loaded from disk: \(loaded.keys) keys (\(loaded.expiredSkipped) expired skipped) in \(Double(loaded.microseconds) / 1e6) seconds"
-        )
-        state.markLoaded()
-    }
+// The library does the work (snapshot directory checks, loading the snapshot, binding, the loops): this main
+// parses the command line, sets up logging and signals, and maps errors to Redis's messages and exit codes.
+var configuration = ShoalConfiguration()
+configuration.options = config
+configuration.file = configFile
+let shoal: ShoalInstance
+do throws(ShoalError) {
+    shoal = try ShoalInstance.start(configuration, logger: logger)
 } catch {
-    // Never start empty over a snapshot we could not read: that would overwrite it at the next save.
-    logger.warning("Fatal error loading the snapshot: \(error)")
-    logger.warning("Refusing to start. Move the file away, or fix it, to start without it.")
+    switch error {
+    case .snapshot(let message) where message.hasPrefix("Can't chdir") || message.contains("not writable"):
+        logger.warning("\(message)")
+    case .snapshot(let message):
+        // Never start empty over a snapshot we could not read: that would overwrite it at the next save.
+        logger.warning("Fatal error loading the snapshot: \(message)")
+        logger.warning("Refusing to start. Move the file away, or fix it, to start without it.")
+    case .listen(let message):
+        logger.warning("Failed listening on \(message), aborting.")
+    default:
+        logger.warning("\(error)")
+    }
     exit(1)
 }
-let server = Server(state: state)
-let requestedShutdown = Mutex<ShutdownRequest?>(nil)
-state.setShutdownHandler { request in
-    requestedShutdown.withLock { $0 = request }
+let requestedShutdown = Mutex<Bool?>(nil)
+shoal.onShutdownRequest { save in
+    // SHUTDOWN already saved (or was told not to) before it asked us to stop.
+    requestedShutdown.withLock { $0 = save ?? true }
     kill(getpid(), SIGTERM)
-}
-
-do throws(SystemError) {
-    try server.start()
-} catch {
-    logger.warning(
-        "Failed listening on \(config.bind.joined(separator: " ")) port \(config.port) (\(error)), aborting.")
-    exit(1)
 }
 if !config.pidfile.isEmpty {
     let fd = open(config.pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -200,7 +183,7 @@ if !config.pidfile.isEmpty {
     }
 }
 logger.notice(
-    "Running mode=standalone, port=\(server.port), io-threads=\(state.ioThreads), shards=\(config.shards), databases=\(config.databases)"
+    "Running mode=standalone, port=\(shoal.port ?? 0), io-threads=\(config.effectiveIOThreads), shards=\(config.shards), databases=\(config.databases)"
 )
 logger.notice("Server initialized")
 logger.notice("Ready to accept connections tcp")
@@ -208,14 +191,13 @@ logger.notice("Ready to accept connections tcp")
 var received: Int32 = 0
 while true {
     while sigwait(&stopSignals, &received) != 0 {}
-    if let request = requestedShutdown.withLock({ $0 }) {
-        // SHUTDOWN already saved (or was told not to) before it asked us to stop.
-        logger.notice("User requested shutdown (\(request))...")
+    if requestedShutdown.withLock({ $0 }) != nil {
+        logger.notice("User requested shutdown...")
         break
     }
     logger.notice("Received \(received == SIGINT ? "SIGINT" : "SIGTERM") scheduling shutdown...")
-    guard !state.config.current.save.isEmpty else { break }
-    if state.saveBeforeShutdown() { break }
+    guard !shoal.currentOptions.save.isEmpty else { break }
+    if (try? shoal.stop(save: true)) != nil { break }
     logger.warning(
         "Error trying to save the DB, can't exit. Send the signal again after fixing it, or SHUTDOWN NOSAVE.")
 }
@@ -229,7 +211,7 @@ _ = startDetachedThread {
     while sigwait(&signals, &again) != 0 {}
     _exit(1)
 }
-server.stop()
+try? shoal.stop()
 if !config.pidfile.isEmpty { unlink(config.pidfile) }
 logger.notice("Shoal is now ready to exit, bye bye...")
 exit(0)
