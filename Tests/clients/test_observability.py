@@ -288,3 +288,16 @@ def info_fields(port, section):
 def test_info_has_the_fields_redis_has(shoal, redis_server, section):
     missing = info_fields(redis_server, section) - info_fields(shoal.port, section) - ABSENT_INFO_FIELDS
     assert not missing, f"INFO {section} lacks {sorted(missing)}"
+
+
+def test_latency_graph_and_doctor(shoal, redis_server):
+    ours = RawClient(shoal.port)
+    assert ours.call("LATENCY", "GRAPH", "command") == RawClient(redis_server).call("LATENCY", "GRAPH", "command")
+    assert b"latency-monitor-threshold" in ours.call("LATENCY", "DOCTOR")
+    ours.call("CONFIG", "SET", "latency-monitor-threshold", "5")
+    ours.call("DEBUG", "SLEEP", "0.02")
+    graph = ours.call("LATENCY", "GRAPH", "command").decode()
+    assert re.search(r"command - high \d+ ms, low \d+ ms \(all time high \d+ ms\)\n-{80}\n", graph), graph
+    assert "|" in graph
+    doctor = ours.call("LATENCY", "DOCTOR").decode()
+    assert re.search(r"1\. command: 1 latency spikes \(average \d+ms, worst \d+ms, latest \d+ms\)", doctor), doctor

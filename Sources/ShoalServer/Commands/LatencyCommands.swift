@@ -103,9 +103,105 @@ func latencyResetCommand(_ ctx: CommandContext) throws(CommandError) {
     ctx.out.integer(ctx.server.latencyMonitor.reset(names))
 }
 
+/// LATENCY GRAPH event: the event's samples as a column chart, oldest on the left, with the time since each
+/// sample written vertically under it (Redis's latency graph, drawn with Shoal's own code).
+func latencyGraphCommand(_ ctx: CommandContext) throws(CommandError) {
+    let name = ctx.args.string(2)
+    let samples = ctx.server.latencyMonitor.history(name)
+    guard let allTime = ctx.server.latencyMonitor.latest().first(where: { $0.name == name })?.max, !samples.isEmpty
+    else {
+        throw CommandError("ERR No samples available for event '\(name)'")
+    }
+    ctx.out.verbatim(latencyGraph(name, samples, allTimeHigh: allTime, now: Int(ctx.now / 1000)))
+}
+
+func latencyGraph(_ name: String, _ samples: [LatencyMonitor.Sample], allTimeHigh: Int, now: Int) -> String {
+    let shown = Array(samples.suffix(80))
+    let high = shown.map(\.milliseconds).max() ?? 0
+    let low = shown.map(\.milliseconds).min() ?? 0
+    let rows = 4
+    var text = "\(name) - high \(high) ms, low \(low) ms (all time high \(allTimeHigh) ms)\n"
+    text += String(repeating: "-", count: 80) + "\n"
+    // Each column's height in quarter rows, scaled between the lowest and the highest sample.
+    let heights = shown.map { sample -> Int in
+        high == low ? rows * 2 : 1 + (sample.milliseconds - low) * (rows * 2 - 1) / max(1, high - low)
+    }
+    for row in (0..<rows).reversed() {
+        var line = ""
+        for height in heights {
+            let filled = height - row * 2
+            line += filled >= 2 ? "|" : filled == 1 ? "_" : " "
+        }
+        text += line.trimmingTrailingSpaces() + "\n"
+    }
+    // Age labels: "12s", "3m"..., one character per line under each column.
+    let labels = shown.map { sample -> [Character] in
+        let age = max(0, now - sample.time)
+        let label = age < 60 ? "\(age)s" : age < 3600 ? "\(age / 60)m" : "\(age / 3600)h"
+        return Array(label)
+    }
+    let depth = labels.map(\.count).max() ?? 0
+    text += "\n"
+    for position in 0..<depth {
+        text += String(labels.map { position < $0.count ? $0[position] : " " }).trimmingTrailingSpaces() + "\n"
+    }
+    return text
+}
+
+/// LATENCY DOCTOR: a plain report of every event's latest, average and worst latency, with what usually
+/// causes each kind of spike in Shoal and what to do about it.
+func latencyDoctorCommand(_ ctx: CommandContext) throws(CommandError) {
+    let events = ctx.server.latencyMonitor.latest()
+    let threshold = ctx.server.config.current.latencyMonitorThreshold
+    var report = ""
+    if threshold == 0 {
+        report += "The latency monitor is off: set latency-monitor-threshold to a number of milliseconds (for example "
+            + "CONFIG SET latency-monitor-threshold 10) to record events slower than that.\n"
+    }
+    if events.isEmpty {
+        report += "No latency event was recorded since the server started"
+            + (threshold > 0 ? " (threshold \(threshold) ms).\n" : ".\n")
+        ctx.out.verbatim(report)
+        return
+    }
+    report += "Latency events recorded since the server started (threshold \(threshold) ms):\n\n"
+    let advice: [String: String] = [
+        "command": "Slow commands: see SLOWLOG GET for which ones; commands over big keys (KEYS, SMEMBERS, SORT, "
+            + "ZUNIONSTORE on large sets) cost in proportion to their size.",
+        "fast-command": "O(1) commands were slow: the machine was busy (other processes, CPU quota) or swapping; "
+            + "check the host, and INFO shards for lock waits between writers of the same shards.",
+        "expire-cycle": "The active expiry cycle had many keys to reclaim at once: spread deadlines out "
+            + "(add jitter to TTLs set together).",
+        "eviction-cycle": "Eviction worked hard to get under maxmemory: raise maxmemory or let keys expire sooner.",
+        "snapshot-copy": "Writers waited for a snapshot's point-in-time copy: fewer or smaller shards per copy, "
+            + "or snapshot less often (save rules).",
+    ]
+    for (index, event) in events.enumerated() {
+        let samples = ctx.server.latencyMonitor.history(event.name)
+        let average = samples.isEmpty ? 0 : samples.map(\.milliseconds).reduce(0, +) / samples.count
+        report += "\(index + 1). \(event.name): \(samples.count) latency spikes (average \(average)ms, "
+            + "worst \(event.max)ms, latest \(event.latest)ms).\n"
+        if let text = advice[event.name] { report += "   \(text)\n" }
+    }
+    ctx.out.verbatim(report)
+}
+
+extension String {
+    fileprivate func trimmingTrailingSpaces() -> String {
+        var text = self
+        while text.last == " " { text.removeLast() }
+        return text
+    }
+
+}
+
 func latencyHelpCommand(_ ctx: CommandContext) throws(CommandError) {
     ctx.out.bulkArray([
         "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DOCTOR",
+        "    Return a human readable latency analysis report.",
+        "GRAPH <event>",
+        "    Return an ASCII latency graph for the <event> class.",
         "HISTORY <event>",
         "    Return time-latency samples for the <event> class.",
         "LATEST",
@@ -205,6 +301,13 @@ let latencyCommands: [Command] = [
                 summary: "Returns the cumulative distribution of latencies of a subset or all commands.",
                 since: "7.0.0", complexity: "O(N) where N is the number of commands with latency information being retrieved.",
                 handler: latencyHistogramCommand),
+            Command(
+                "graph", arity: 3, flags: [.admin, .noscript, .loading, .stale], group: "server",
+                summary: "Returns a latency graph for an event.", since: "2.8.13", handler: latencyGraphCommand),
+            Command(
+                "doctor", arity: 2, flags: [.admin, .noscript, .loading, .stale], group: "server",
+                summary: "Returns a human-readable latency analysis report.", since: "2.8.13",
+                handler: latencyDoctorCommand),
             Command(
                 "latest", arity: 2, flags: [.admin, .noscript, .loading, .stale], group: "server",
                 summary: "Returns the latest latency samples for all events.", since: "2.8.13",
