@@ -63,7 +63,11 @@ public typealias CommandHandler = @Sendable (CommandContext) throws(CommandError
 
 /// One command as data: name, arity (negative = at least), flags, key positions, documentation, handler and
 /// subcommands. Arity, authentication and subcommand lookup are checked once, by the dispatcher.
-public struct Command: Sendable {
+///
+/// A class, not a struct: every dispatch passes one around, and a struct of this size (names, docs, a handler,
+/// subcommands) is copied field by field with a retain for each (callgrind: 7% of a pipelined GET). The fields
+/// that vary are set once, while the table is built, before any thread can see the command.
+public final class Command: @unchecked Sendable {
     public let name: String
     public let arity: Int
     public let flags: CommandFlags
@@ -159,17 +163,14 @@ public final class CommandTable: Sendable {
     init(_ definitions: [Command]) {
         var flattened: [Command] = []
         var commands: [Command] = []
-        for var command in definitions {
+        for command in definitions {
             command.statsIndex = flattened.count
             flattened.append(command)
-            command.subcommands = command.subcommands.map { sub in
-                var sub = sub
+            for sub in command.subcommands {
                 sub.fullName = "\(command.name)|\(sub.name)"
                 sub.statsIndex = flattened.count
                 flattened.append(sub)
-                return sub
             }
-            flattened[command.statsIndex] = command
             commands.append(command)
         }
         self.commands = commands
