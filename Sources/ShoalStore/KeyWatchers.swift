@@ -108,16 +108,19 @@ public enum KeyChange: Sendable {
 /// Hears of every change to every key of a keyspace, on the thread that makes it, under the key's shard write
 /// lock (the listener must not take a shard lock). Client tracking invalidates from here and keyspace
 /// notifications publish expiries and evictions. Costs one atomic load per change while nobody listens.
-public final class ChangeFeed: Sendable {
+///
+/// The listener is installed once, when the server state is built and before any thread that changes keys is
+/// started (thread creation orders the two), and only read after: reading it takes no lock.
+public final class ChangeFeed: @unchecked Sendable {
     public typealias Listener = @Sendable (_ key: UnsafeRawBufferPointer, _ database: Int, _ change: KeyChange) -> Void
 
     private let listening = Atomic<Bool>(false)
-    private let listener = Locked<Listener?>(nil)
+    private var listener: Listener?
 
     public init() {}
 
-    /// Installs the one listener (the server does, at start).
-    public func install(_ listener: @escaping Listener) { self.listener.withLock { $0 = listener } }
+    /// Installs the one listener (the server does, while building its state, before starting any thread).
+    public func install(_ listener: @escaping Listener) { self.listener = listener }
 
     /// Turns reporting on or off (on while a client tracks keys or notifications of expiry/eviction are on).
     public func setListening(_ on: Bool) { listening.store(on, ordering: .relaxed) }
@@ -126,7 +129,6 @@ public final class ChangeFeed: Sendable {
     var isListening: Bool { listening.load(ordering: .relaxed) }
 
     func report(_ key: UnsafeRawBufferPointer, database: Int, change: KeyChange) {
-        guard let listener = listener.withLock({ $0 }) else { return }
-        listener(key, database, change)
+        listener?(key, database, change)
     }
 }
