@@ -18,7 +18,18 @@ public final class EmbeddedClient: @unchecked Sendable {
         session.database = database
         session.authenticated = true
         defer {
-            session.transaction = nil
+            // A pooled session starts every call as a new connection would: no MULTI, WATCH, subscription,
+            // tracking, MONITOR or CLIENT REPLY OFF left from the last caller (a session that belongs to no loop
+            // could never receive what those send).
+            state.discardTransaction(session)
+            if session.subscriptions != nil { state.unsubscribeAll(session) }
+            if session.tracking != nil { state.disableTracking(session) }
+            if session.handle.isMonitor.load(ordering: .relaxed) {
+                state.monitors.remove(session.id)
+                session.handle.isMonitor.store(false, ordering: .relaxed)
+            }
+            session.replyMode = .on
+            session.protocolVersion = 2
             session.closeAfterReply = false
             session.out.truncate(to: 0)
             idle.withLock { if $0.count < 64 { $0.append(session) } }

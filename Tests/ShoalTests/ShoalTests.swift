@@ -78,6 +78,19 @@ import Testing
         #expect(try await shoal.pop(from: ["empty"], timeout: .milliseconds(20)) == nil)
     }
 
+    /// A call that leaves connection state behind (MULTI, SUBSCRIBE, CLIENT REPLY OFF, HELLO 3) doesn't change
+    /// the next call, which may get the same pooled session.
+    @Test func callsDontInheritConnectionState() throws {
+        let shoal = try ShoalInstance.start(logger: Self.quiet)
+        defer { try? shoal.stop() }
+        for command in [["MULTI"], ["SUBSCRIBE", "c"], ["CLIENT", "REPLY", "OFF"], ["HELLO", "3"], ["WATCH", "k"],
+                        ["CLIENT", "TRACKING", "ON"]] {
+            _ = try? shoal.execute(command)
+            try shoal.set("k", "v")
+            #expect(try shoal.getString("k") == "v", "after \(command)")
+        }
+    }
+
     @Test func errorsAreSwiftErrors() throws {
         var configuration = ShoalConfiguration()
         #expect(throws: ShoalError.self) { try configuration.set("maxmemory-policy", "sometimes") }
