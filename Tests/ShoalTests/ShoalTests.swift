@@ -10,6 +10,15 @@ import Testing
 /// The embeddable library from Swift: start and stop, the data API, transactions under contention, and no
 /// thread or file descriptor left behind.
 @Suite struct ShoalTests {
+    /// A configuration of its own for each instance: a fresh directory, so no test reads the working directory's
+    /// snapshot (or anyone else's).
+    static func fresh() -> ShoalConfiguration {
+        var configuration = ShoalConfiguration()
+        var template = Array("/tmp/shoal-tests-XXXXXX".utf8CString)
+        configuration.options.dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        return configuration
+    }
+
     static var quiet: Logger {
         var logger = Logger(label: "shoal-tests")
         logger.logLevel = .critical
@@ -34,7 +43,7 @@ import Testing
     /// process's threads and descriptors, where no other test runs beside it.)
     @Test func startStopManyTimesLeavesNothingRunning() throws {
         for round in 0..<20 {
-            var configuration = ShoalConfiguration()
+            var configuration = Self.fresh()
             configuration.listens = round % 2 == 0
             let shoal = try ShoalInstance.start(configuration, logger: Self.quiet)
             #expect(shoal.runningThreads > 0)
@@ -50,7 +59,7 @@ import Testing
     }
 
     @Test func dataAPI() async throws {
-        let shoal = try ShoalInstance.start(logger: Self.quiet)
+        let shoal = try ShoalInstance.start(Self.fresh(), logger: Self.quiet)
         defer { try? shoal.stop() }
         try shoal.set("greeting", "hello")
         #expect(try shoal.getString("greeting") == "hello")
@@ -81,7 +90,7 @@ import Testing
     /// A call that leaves connection state behind (MULTI, SUBSCRIBE, CLIENT REPLY OFF, HELLO 3) doesn't change
     /// the next call, which may get the same pooled session.
     @Test func callsDontInheritConnectionState() throws {
-        let shoal = try ShoalInstance.start(logger: Self.quiet)
+        let shoal = try ShoalInstance.start(Self.fresh(), logger: Self.quiet)
         defer { try? shoal.stop() }
         for command in [["MULTI"], ["SUBSCRIBE", "c"], ["CLIENT", "REPLY", "OFF"], ["HELLO", "3"], ["WATCH", "k"],
                         ["CLIENT", "TRACKING", "ON"]] {
@@ -92,13 +101,13 @@ import Testing
     }
 
     @Test func errorsAreSwiftErrors() throws {
-        var configuration = ShoalConfiguration()
+        var configuration = Self.fresh()
         #expect(throws: ShoalError.self) { try configuration.set("maxmemory-policy", "sometimes") }
         configuration.options.dir = "/nonexistent/shoal"
         #expect(throws: ShoalError.self) { try ShoalInstance.start(configuration, logger: Self.quiet) }
-        let first = try ShoalInstance.start(logger: Self.quiet)
+        let first = try ShoalInstance.start(Self.fresh(), logger: Self.quiet)
         defer { try? first.stop() }
-        var taken = ShoalConfiguration()
+        var taken = Self.fresh()
         taken.options.port = first.port!
         #expect {
             try ShoalInstance.start(taken, logger: Self.quiet)
@@ -111,7 +120,7 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try Data("not a snapshot".utf8).write(to: directory.appendingPathComponent("dump.shoal"))
-        var corrupt = ShoalConfiguration()
+        var corrupt = Self.fresh()
         corrupt.options.dir = directory.path
         #expect {
             try ShoalInstance.start(corrupt, logger: Self.quiet)
@@ -124,7 +133,7 @@ import Testing
     /// Tasks move money between two accounts through transactions while others read both: the total never
     /// changes, as seen by any reader, and no update is lost.
     @Test func transactionClosureIsAtomicUnderContention() async throws {
-        let shoal = try ShoalInstance.start(logger: Self.quiet)
+        let shoal = try ShoalInstance.start(Self.fresh(), logger: Self.quiet)
         defer { try? shoal.stop() }
         try shoal.set("alice", "1000")
         try shoal.set("bob", "1000")
@@ -163,7 +172,7 @@ import Testing
     }
 
     @Test func concurrentUseFromManyTasks() async throws {
-        let shoal = try ShoalInstance.start(logger: Self.quiet)
+        let shoal = try ShoalInstance.start(Self.fresh(), logger: Self.quiet)
         defer { try? shoal.stop() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<8 {
