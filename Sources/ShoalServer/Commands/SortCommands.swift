@@ -59,7 +59,7 @@ private func parseSortOptions(_ args: Arguments, readOnly: Bool) throws(CommandE
 /// `->field` suffix reads that field of a hash. Nil when the pattern has no `*` or the key is missing or of
 /// another type.
 private func lookupByPattern(
-    _ pattern: [UInt8], element: [UInt8], database: Int, group: ShardGroup, now: Milliseconds
+    _ pattern: [UInt8], element: [UInt8], database: Int, group: ShardGroup, now: Milliseconds, server: ServerState
 ) -> [UInt8]? {
     if pattern == [UInt8(ascii: "#")] { return element }
     guard let star = pattern.firstIndex(of: UInt8(ascii: "*")) else { return nil }
@@ -79,7 +79,10 @@ private func lookupByPattern(
     let key = Array(pattern[..<star]) + element + Array(pattern[(star + 1)..<keyEnd])
     return Key(key).withView { view in
         group.readTable(database: database, hash: view.hash) { table -> [UInt8]? in
-            guard let index = table.lookup(view, now: now) else { return nil }
+            guard let index = table.lookup(view, now: now) else {
+                server.notify(.keyMiss, "keymiss", view.bytes, database: database)
+                return nil
+            }
             if let field {
                 guard let hash = table.asHash(at: index) else { return nil }
                 return field.withUnsafeBytes { name in hash.withValue(name) { $0.map { Array($0) } } }
@@ -143,7 +146,7 @@ private func sortGeneric(_ ctx: CommandContext, readOnly: Bool) throws(CommandEr
             keyed.reserveCapacity(elements.count)
             for element in elements {
                 let sortKey = options.by.map {
-                    lookupByPattern($0, element: element, database: database, group: group, now: ctx.now)
+                    lookupByPattern($0, element: element, database: database, group: group, now: ctx.now, server: ctx.server)
                 } ?? element
                 var score = 0.0
                 if !options.alpha, let sortKey {
@@ -195,7 +198,10 @@ private func sortGeneric(_ ctx: CommandContext, readOnly: Bool) throws(CommandEr
                     output.append(element)
                 } else {
                     for pattern in options.gets {
-                        output.append(lookupByPattern(pattern, element: element, database: database, group: group, now: ctx.now))
+                        output.append(
+                            lookupByPattern(
+                                pattern, element: element, database: database, group: group, now: ctx.now,
+                                server: ctx.server))
                     }
                 }
             }
