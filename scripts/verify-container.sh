@@ -13,7 +13,19 @@ source scripts/lib/deps.sh
 apt_install buildah debootstrap redis-tools
 WORK=${SHOAL_CONTAINER_WORK:-/var/tmp/shoal-container}
 PORT=${SHOAL_CONTAINER_PORT:-16479}
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The Debian archive this machine's apt uses (the first deb822 URI serving bookworm, or a one-line `deb` entry),
+# so the repository names no registry itself; DEBIAN_MIRROR overrides it.
+debian_archive() {
+    local file
+    for file in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$file" ] || continue
+        awk '/^URIs:/ { uri = $2 } /^Suites:/ && /bookworm( |$)/ && uri != "" { print uri; exit }' "$file"
+    done | head -1
+    grep -hE '^deb [^ ]+ bookworm ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+        | awk '{ print $2 }' | head -1
+}
+MIRROR=${DEBIAN_MIRROR:-$(debian_archive | head -1)}
+[ -n "$MIRROR" ] || { echo "No Debian bookworm archive in /etc/apt; set DEBIAN_MIRROR"; exit 1; }
 SWIFT_TOOLCHAIN=${SWIFT_TOOLCHAIN:-/opt/swift}
 PACKAGE_MIRROR=${SWIFT_PACKAGE_MIRROR:-/opt/swift-packages}
 mkdir -p "$WORK"
