@@ -22,12 +22,7 @@ public final class EmbeddedClient: @unchecked Sendable {
             // tracking, MONITOR or CLIENT REPLY OFF left from the last caller (a session that belongs to no loop
             // could never receive what those send).
             state.discardTransaction(session)
-            if session.subscriptions != nil { state.unsubscribeAll(session) }
-            if session.tracking != nil { state.disableTracking(session) }
-            if session.handle.isMonitor.load(ordering: .relaxed) {
-                state.monitors.remove(session.id)
-                session.handle.isMonitor.store(false, ordering: .relaxed)
-            }
+            state.releaseSharedState(session)
             session.replyMode = .on
             session.protocolVersion = 2
             session.closeAfterReply = false

@@ -326,9 +326,7 @@ final class EventLoop: @unchecked Sendable {
         connections.removeValue(forKey: connection.registration)
         byClient.removeValue(forKey: connection.session.id)
         server.clients.remove(connection.session.id)
-        server.unsubscribeAll(connection.session)
-        server.disableTracking(connection.session)
-        if connection.session.handle.isMonitor.load(ordering: .relaxed) { server.monitors.remove(connection.session.id) }
+        server.releaseSharedState(connection.session)
         if let waiter = connection.session.blocked {
             blocked.removeValue(forKey: connection.session.id)
             if waiter.claim(BlockedClient.cancelled) { server.unregister(waiter) }

@@ -12,17 +12,21 @@ final class MonitorRegistry: Sendable {
 
     var isActive: Bool { count.load(ordering: .relaxed) > 0 }
 
-    func add(_ clientID: Int, loop: Int) {
-        monitors.withLock { $0[clientID] = loop }
-        count.store(monitors.withLock { $0.count }, ordering: .relaxed)
+    /// Adds a monitor; false when it was one already.
+    func add(_ clientID: Int, loop: Int) -> Bool {
+        monitors.withLock { monitors in
+            guard monitors.updateValue(loop, forKey: clientID) == nil else { return false }
+            count.store(monitors.count, ordering: .relaxed)
+            return true
+        }
     }
 
     func remove(_ clientID: Int) {
-        guard monitors.withLock({ $0.removeValue(forKey: clientID) }) != nil else { return }
-        count.store(monitors.withLock { $0.count }, ordering: .relaxed)
+        monitors.withLock { monitors in
+            guard monitors.removeValue(forKey: clientID) != nil else { return }
+            count.store(monitors.count, ordering: .relaxed)
+        }
     }
-
-    func contains(_ clientID: Int) -> Bool { monitors.withLock { $0[clientID] != nil } }
 
     /// Monitor ids grouped by loop.
     func byLoop() -> [Int: [Int]] {
@@ -72,12 +76,25 @@ func appendRepr(_ bytes: UnsafeRawBufferPointer, to line: inout [UInt8]) {
     line.append(UInt8(ascii: "\""))
 }
 
+extension ServerState {
+    /// Ends everything a session registered beyond its loop: subscriptions, tracking, MONITOR (disconnection,
+    /// and a pooled embedded session handed back).
+    func releaseSharedState(_ session: ClientSession) {
+        if session.subscriptions != nil { unsubscribeAll(session) }
+        if session.tracking != nil { disableTracking(session) }
+        if session.handle.isMonitor.load(ordering: .relaxed) {
+            monitors.remove(session.id)
+            session.handle.isMonitor.store(false, ordering: .relaxed)
+        }
+    }
+}
+
 func monitorCommand(_ ctx: CommandContext) throws(CommandError) {
     if ctx.client.transaction != nil || ctx.store.isHeld {
         throw CommandError("ERR MONITOR isn't allowed for DENY BLOCKING client")
     }
-    guard !ctx.server.monitors.contains(ctx.client.id) else { return }
-    ctx.server.monitors.add(ctx.client.id, loop: ctx.client.handle.loopIndex)
+    // A second MONITOR is ignored, without a reply, as Redis.
+    guard ctx.server.monitors.add(ctx.client.id, loop: ctx.client.handle.loopIndex) else { return }
     ctx.client.handle.isMonitor.store(true, ordering: .relaxed)
     ctx.out.ok()
 }
