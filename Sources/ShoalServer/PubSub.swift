@@ -22,6 +22,28 @@ struct Subscriptions {
 
     /// Redis's reply count for (P)SUBSCRIBE / (P)UNSUBSCRIBE: channels plus patterns.
     var count: Int { channels.count + patterns.count }
+
+    /// The names of one kind.
+    subscript(_ kind: SubscriptionKind) -> OrderedBytesSet {
+        get {
+            switch kind {
+            case .channel: return channels
+            case .pattern: return patterns
+            case .shard: return shardChannels
+            }
+        }
+        // In place: a get-then-set would copy the set being changed.
+        _modify {
+            switch kind {
+            case .channel: yield &channels
+            case .pattern: yield &patterns
+            case .shard: yield &shardChannels
+            }
+        }
+    }
+
+    /// The count a confirmation of `kind` reports: shard channels apart, channels and patterns together.
+    func confirmationCount(_ kind: SubscriptionKind) -> Int { kind == .shard ? shardChannels.count : count }
     var isEmpty: Bool { channels.count == 0 && patterns.count == 0 && shardChannels.count == 0 }
 }
 

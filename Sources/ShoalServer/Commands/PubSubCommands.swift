@@ -11,17 +11,11 @@ extension ServerState {
         var subscriptions = client.subscriptions ?? Subscriptions()
         let subscriber = PubSubRegistry.Subscriber(clientID: client.id, loop: client.handle.loopIndex)
         for name in names {
-            let added: Bool
-            switch kind {
-            case .channel: added = subscriptions.channels.insert(name)
-            case .pattern: added = subscriptions.patterns.insert(name)
-            case .shard: added = subscriptions.shardChannels.insert(name)
-            }
-            if added { pubsub.subscribe(name, kind: kind, subscriber) }
+            if subscriptions[kind].insert(name) { pubsub.subscribe(name, kind: kind, subscriber) }
             client.out.pushHeader(3)
             client.out.bulk(kind.subscribeWord)
             client.out.bulk(name)
-            client.out.integer(kind == .shard ? subscriptions.shardChannels.count : subscriptions.count)
+            client.out.integer(subscriptions.confirmationCount(kind))
         }
         client.subscriptions = subscriptions
     }
@@ -33,27 +27,17 @@ extension ServerState {
             if reply { replyUnsubscribed(client, names, kind: kind, remaining: 0) }
             return
         }
-        let targets: [[UInt8]]
-        switch kind {
-        case .channel: targets = names ?? subscriptions.channels.items
-        case .pattern: targets = names ?? subscriptions.patterns.items
-        case .shard: targets = names ?? subscriptions.shardChannels.items
-        }
+        let targets = names ?? subscriptions[kind].items
         var remaining: [Int] = []
         for name in targets {
-            let removed: Bool
-            switch kind {
-            case .channel: removed = subscriptions.channels.remove(name)
-            case .pattern: removed = subscriptions.patterns.remove(name)
-            case .shard: removed = subscriptions.shardChannels.remove(name)
-            }
-            if removed { pubsub.unsubscribe(name, kind: kind, clientID: client.id) }
-            remaining.append(kind == .shard ? subscriptions.shardChannels.count : subscriptions.count)
+            if subscriptions[kind].remove(name) { pubsub.unsubscribe(name, kind: kind, clientID: client.id) }
+            remaining.append(subscriptions.confirmationCount(kind))
         }
         client.subscriptions = subscriptions.isEmpty ? nil : subscriptions
         guard reply else { return }
         if targets.isEmpty {
-            replyUnsubscribed(client, nil, kind: kind, remaining: kind == .shard ? 0 : subscriptions.count)
+            // Nothing of this kind to drop: the count is what is left (none of this kind, when shard channels).
+            replyUnsubscribed(client, nil, kind: kind, remaining: subscriptions.confirmationCount(kind))
         }
         for (name, count) in zip(targets, remaining) {
             client.out.pushHeader(3)
