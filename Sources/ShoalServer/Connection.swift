@@ -147,16 +147,11 @@ final class Connection {
         guard until > currentTimeMilliseconds() else { return false }
         guard server.pauseWritesOnly.load(ordering: .relaxed) else { return true }
         guard let first = parser.spans.first else { return false }
-        let name: UnsafeRawBufferPointer
-        if parser.isInline {
-            return parser.inlineStorage.withUnsafeBytes { storage in
-                server.commands.lookup(UnsafeRawBufferPointer(rebasing: storage[first.offset..<(first.offset + first.count)]))
-                    .map { $0.flags.contains(.write) || $0.name == "publish" || $0.name == "spublish" } ?? false
-            }
+        func held(_ base: UnsafeRawBufferPointer) -> Bool {
+            let name = UnsafeRawBufferPointer(rebasing: base[first.offset..<(first.offset + first.count)])
+            return server.commands.lookup(name)?.waitsForWritePause ?? false
         }
-        name = UnsafeRawBufferPointer(rebasing: view[first.offset..<(first.offset + first.count)])
-        return server.commands.lookup(name).map { $0.flags.contains(.write) || $0.name == "publish" || $0.name == "spublish" }
-            ?? false
+        return parser.isInline ? parser.inlineStorage.withUnsafeBytes(held) : held(view)
     }
 
     /// Writes pending replies. Returns false when the connection must close (error, or close-after-reply done).

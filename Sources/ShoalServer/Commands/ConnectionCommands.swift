@@ -218,6 +218,11 @@ func clientPauseCommand(_ ctx: CommandContext) throws(CommandError) {
     ctx.out.ok()
 }
 
+extension Command {
+    /// What CLIENT PAUSE WRITE holds back: Redis's may-replicate commands, that is writes and publishes here.
+    var waitsForWritePause: Bool { flags.contains(.write) || name == "publish" || name == "spublish" }
+}
+
 func clientUnpauseCommand(_ ctx: CommandContext) throws(CommandError) {
     ctx.server.pausedUntil.store(0, ordering: .releasing)
     for loop in 0..<ctx.server.ioThreads { ctx.server.lifecycle.wake(loop: loop) }
