@@ -69,12 +69,13 @@ extension ServerState {
                 ("executable", CommandLine.arguments.first ?? ""), ("config_file", configFile ?? ""),
             ]
         case "clients":
+            let handles = clients.all
             return [
                 ("connected_clients", String(connectedClients.load(ordering: .relaxed))),
                 ("maxclients", String(config.maxclients)),
                 ("cluster_connections", "0"),
-                ("client_recent_max_input_buffer", String(clients.all.map { $0.queryBuffer.load(ordering: .relaxed) }.max() ?? 0)),
-                ("client_recent_max_output_buffer", String(clients.all.map { $0.outputPending.load(ordering: .relaxed) }.max() ?? 0)),
+                ("client_recent_max_input_buffer", String(handles.map { $0.queryBuffer.load(ordering: .relaxed) }.max() ?? 0)),
+                ("client_recent_max_output_buffer", String(handles.map { $0.outputPending.load(ordering: .relaxed) }.max() ?? 0)),
                 ("blocked_clients", String(blocking.count)),
                 ("clients_in_timeout_table", String(blocking.timedCount)),
                 ("tracking_clients", String(tracking.clientCount)),

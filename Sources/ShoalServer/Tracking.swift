@@ -196,10 +196,6 @@ extension ServerState {
 
     /// FLUSHALL / FLUSHDB: every tracking client hears a null invalidation.
     func invalidateAllTracked() {
-        guard tracking.isActive else {
-            _ = tracking.flush()
-            return
-        }
         for id in tracking.flush() { sendInvalidation(to: id, keys: nil, excluding: 0) }
     }
 
