@@ -151,9 +151,12 @@ public final class ShoalInstance: Sendable {
     /// Stops accepting clients, answers what was asked, closes every connection and stops every thread. With
     /// `save`, writes a snapshot first (and throws, still running, when that fails).
     public func stop(save: Bool = false) throws(ShoalError) {
-        guard running.withLock({ $0 }) else { return }
-        if save && !state.saveBeforeShutdown() { throw .snapshot("saving before stopping failed") }
-        running.withLock { $0 = false }
+        // Claimed in one step, so two callers can't both stop (and join) the same threads.
+        guard running.withLock({ running in defer { running = false }; return running }) else { return }
+        if save && !state.saveBeforeShutdown() {
+            running.withLock { $0 = true }
+            throw .snapshot("saving before stopping failed")
+        }
         server.stop()
     }
 
