@@ -78,7 +78,7 @@ func appendRepr(_ bytes: UnsafeRawBufferPointer, to line: inout [UInt8]) {
 
 extension ServerState {
     /// Ends everything a session registered beyond its loop: subscriptions, tracking, MONITOR (disconnection,
-    /// and a pooled embedded session handed back).
+    /// RESET, and a pooled embedded session handed back).
     func releaseSharedState(_ session: ClientSession) {
         if session.subscriptions != nil { unsubscribeAll(session) }
         if session.tracking != nil { disableTracking(session) }

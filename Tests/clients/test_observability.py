@@ -179,6 +179,19 @@ def test_client_reply_matches_redis(shoal, redis_server):
     assert streams[0] == streams[1]
 
 
+def test_reset_ends_monitor_and_client_reply_off_as_redis(shoal, redis_server):
+    streams = []
+    for port in (shoal.port, redis_server):
+        monitor = RawClient(port)
+        assert monitor.call("MONITOR") == b"+OK\r\n"
+        assert monitor.call("RESET") == b"+RESET\r\n"
+        RawClient(port).call("SET", "after-reset", "1")  # no longer shown to the former monitor
+        silent = RawClient(port)
+        silent.sock.sendall(b"CLIENT REPLY OFF\r\nSET a 1\r\nRESET\r\n")
+        streams.append((monitor.call("PING"), silent._reply(), silent.call("PING")))
+    assert streams[0] == streams[1] == (b"+PONG\r\n", b"+RESET\r\n", b"+PONG\r\n")
+
+
 def monitor_lines(port, commands):
     monitor = RawClient(port)
     assert monitor.call("MONITOR") == b"+OK\r\n"

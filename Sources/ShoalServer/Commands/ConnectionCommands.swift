@@ -132,8 +132,9 @@ func helloCommand(_ ctx: CommandContext) throws(CommandError) {
 
 func resetCommand(_ ctx: CommandContext) throws(CommandError) {
     ctx.server.discardTransaction(ctx.client)
-    ctx.server.unsubscribeAll(ctx.client)
-    ctx.server.disableTracking(ctx.client)
+    // As Redis's clearClientConnectionState: subscriptions, tracking and MONITOR end, and replies are on again.
+    ctx.server.releaseSharedState(ctx.client)
+    ctx.client.replyMode = .on
     ctx.client.database = 0
     ctx.client.protocolVersion = 2
     ctx.client.handle.names.withLock { $0.name = "" }
