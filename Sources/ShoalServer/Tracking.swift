@@ -154,11 +154,12 @@ extension ServerState {
     func enableTracking(_ client: ClientSession, _ options: TrackingOptions) {
         var state = client.tracking ?? ClientTracking(options: options)
         var merged = options
-        // Turning it on again keeps the prefixes registered before (Redis adds to them).
+        // BCAST without PREFIX tracks the empty prefix, which every key has (Redis adds it even beside others).
+        if options.bcast && options.prefixes.isEmpty { merged.prefixes = [[]] }
+        // Turning it on again adds to the prefixes registered before (the command refused overlapping ones).
         if let previous = client.tracking?.options {
-            merged.prefixes = previous.prefixes + options.prefixes.filter { !previous.prefixes.contains($0) }
+            merged.prefixes = previous.prefixes + merged.prefixes.filter { !previous.prefixes.contains($0) }
         }
-        if merged.bcast && merged.prefixes.isEmpty { merged.prefixes = [[]] }
         state.options = merged
         state.brokenRedirect = false
         client.tracking = state

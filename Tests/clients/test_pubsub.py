@@ -337,7 +337,9 @@ def test_tracking_modes_and_errors_match_redis(shoal, redis_server):
         ["CLIENT", "TRACKINGINFO"], ["CLIENT", "TRACKING", "ON", "OPTOUT"], ["CLIENT", "TRACKING", "ON", "BCAST"],
         ["CLIENT", "GETREDIR"], ["CLIENT", "TRACKING", "OFF"], ["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "x:",
                                                                "PREFIX", "y:"],
-        ["CLIENT", "TRACKINGINFO"], ["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "x"], ["CLIENT", "TRACKING", "OFF"],
+        ["CLIENT", "TRACKINGINFO"], ["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "x"],
+        ["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "y:"], ["CLIENT", "TRACKING", "ON", "BCAST"],
+        ["CLIENT", "TRACKINGINFO"], ["CLIENT", "TRACKING", "OFF"],
         ["CLIENT", "CACHING", "MAYBE"], ["CLIENT", "TRACKING"], ["CLIENT", "CACHING"],
     ]
     for protocol in (2, 3):

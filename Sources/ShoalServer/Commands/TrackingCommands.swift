@@ -65,12 +65,13 @@ func clientTrackingCommand(_ ctx: CommandContext) throws(CommandError) {
     ctx.out.ok()
 }
 
-/// Redis's checkPrefixCollisionsOrReply: no prefix of one client may be a prefix of another of its prefixes.
+/// Redis's checkPrefixCollisionsOrReply: no prefix of one client may be a prefix of another of its prefixes (the
+/// same prefix given again included).
 private func checkPrefixCollisions(_ prefixes: [[UInt8]], existing: [[UInt8]]) throws(CommandError) {
     func overlap(_ a: [UInt8], _ b: [UInt8]) -> Bool { a.starts(with: b) || b.starts(with: a) }
     func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
     for (position, prefix) in prefixes.enumerated() {
-        if let clash = existing.first(where: { overlap($0, prefix) && $0 != prefix }) {
+        if let clash = existing.first(where: { overlap($0, prefix) }) {
             throw CommandError(
                 "ERR Prefix '\(text(prefix))' overlaps with an existing prefix '\(text(clash))'. Prefixes for a single client must not overlap."
             )
