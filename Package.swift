@@ -1,9 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Dependencies point down: shoal-server → ShoalServer → {RESP, ShoalPersistence → {ShoalStore, CLZ4}}, and
-// everything may use ShoalPosix (→ CShoalPosix), the one syscall wrapper. ShoalStore uses RESP's number rules
-// (string2ll), so an intset member is exactly what INCR calls an integer.
+// Dependencies point down: shoal-server → ShoalServer → {RESP, CShoalLua → CLua, ShoalPersistence → {ShoalStore,
+// CLZ4}}, and everything may use ShoalPosix (→ CShoalPosix), the one syscall wrapper. ShoalStore uses RESP's
+// number rules (string2ll), so an intset member is exactly what INCR calls an integer.
 let package = Package(
     name: "Shoal",
     platforms: [.macOS(.v15)],
@@ -30,10 +30,19 @@ let package = Package(
         // liblz4 from the system (Debian: liblz4-dev): snapshot files are standard LZ4 frames.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(name: "ShoalPersistence", dependencies: ["ShoalStore", "ShoalPosix", "CLZ4"]),
+        // Lua 5.1, the version Redis embeds, from the system (Debian: liblua5.1-0-dev), with the cjson and bit
+        // libraries Debian packages; CShoalLua holds the C that must sit between Lua's longjmp and Swift, and
+        // the struct and cmsgpack libraries, written here.
+        .systemLibrary(
+            name: "CLua", pkgConfig: "lua5.1", providers: [.apt(["liblua5.1-0-dev", "lua-cjson-dev", "lua-bitop-dev"])]),
+        .target(
+            name: "CShoalLua", dependencies: ["CLua"],
+            linkerSettings: [.linkedLibrary("lua5.1"), .linkedLibrary("lua5.1-cjson"), .linkedLibrary("lua5.1-bitop")]
+        ),
         .target(
             name: "ShoalServer",
             dependencies: [
-                "RESP", "ShoalStore", "ShoalPersistence", "CShoalPosix", "ShoalPosix",
+                "RESP", "ShoalStore", "ShoalPersistence", "CShoalPosix", "ShoalPosix", "CLua", "CShoalLua",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

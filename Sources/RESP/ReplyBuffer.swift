@@ -117,18 +117,31 @@ public struct ReplyBuffer: Sendable {
         if isResp3 { appendStatic(value ? "#t\r\n" : "#f\r\n") } else { integer(value ? 1 : 0) }
     }
 
-    /// Verbatim text (`INFO`, `CLIENT LIST`): `=N\r\ntxt:...` in RESP3, a bulk string in RESP2.
-    public mutating func verbatim(_ text: String) {
+    /// Verbatim text (`INFO`, `CLIENT LIST`): `=N\r\ntxt:...` in RESP3, a bulk string in RESP2. `format` is
+    /// the three-letter kind (`txt`, `mkd`).
+    public mutating func verbatim(_ text: String, format: String = "txt") {
         if isResp3 {
             var text = text
             text.withUTF8 { utf8 in
                 header(UInt8(ascii: "="), utf8.count + 4)
-                appendStatic("txt:")
+                bytes.append(contentsOf: format.utf8)
+                bytes.append(UInt8(ascii: ":"))
                 bytes.append(contentsOf: UnsafeRawBufferPointer(utf8))
                 crlf()
             }
         } else {
             bulk(text)
+        }
+    }
+
+    /// A big number: `(digits` in RESP3, a bulk string in RESP2.
+    public mutating func bigNumber(_ digits: String) {
+        if isResp3 {
+            bytes.append(UInt8(ascii: "("))
+            bytes.append(contentsOf: digits.utf8)
+            crlf()
+        } else {
+            bulk(digits)
         }
     }
 

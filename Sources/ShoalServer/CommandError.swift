@@ -25,6 +25,9 @@ public struct CommandError: Error, Equatable, CustomStringConvertible {
     public static let outOfMemory = CommandError("OOM command not allowed when used memory > 'maxmemory'.")
     public static let stringTooLong = CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
+    public static let busyShutdown = CommandError(
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+
     public static let ssubscribeInMulti = CommandError("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
 
     public static func subscribedContext(_ name: String) -> CommandError {

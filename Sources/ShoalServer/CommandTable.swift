@@ -242,7 +242,8 @@ public final class CommandTable: Sendable {
     public static let standard = CommandTable(
         connectionCommands + stringCommands + hashCommands + setCommands + listCommands + sortedSetCommands
             + geoCommands + sortCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
-            + objectCommands + transactionCommands + pubsubCommands + slowlogCommands + latencyCommands + monitorCommands)
+            + objectCommands + transactionCommands + pubsubCommands + slowlogCommands + latencyCommands + monitorCommands
+            + scriptingCommands)
 }
 
 extension ServerState {
@@ -292,6 +293,10 @@ extension ServerState {
         }
         guard command.acceptsArgumentCount(args.count), command.handler != nil else {
             refuse(client, command, .wrongArity(command.fullName))
+            return
+        }
+        if scripting.busyCount.load(ordering: .relaxed) > 0, let refusal = busyRefusal(command, client, args) {
+            refuse(client, command, refusal)
             return
         }
         let queuing = client.transaction != nil && !command.runsInsideMulti

@@ -63,6 +63,14 @@ public struct ServerConfig: Sendable, Equatable {
     public var metricsPort = 0
     /// The latency monitor records events taking at least this many milliseconds (0: off).
     public var latencyMonitorThreshold = 0
+    /// Milliseconds a script or function may run before other clients reaching its shards get -BUSY and
+    /// SCRIPT KILL / FUNCTION KILL may stop it (`busy-reply-threshold`, alias `lua-time-limit`).
+    public var busyReplyThreshold = 5000
+    /// What a script that reaches a key it did not declare gets: an error (`error`), or a rerun with every shard
+    /// held (`lock-all`).
+    public var luaUndeclaredKeys = "error"
+    /// The most memory one event loop's Lua heap may hold while a script runs (0: no bound).
+    public var luaMemoryLimit = 256 * 1024 * 1024
     public var pidfile = ""
     public var daemonize = false
     /// When small hashes and sets leave their compact encodings (Redis 7.0's names and defaults).
@@ -329,6 +337,16 @@ extension ConfigOption {
         },
         .integer("metrics-port", \.metricsPort, mutable: false, range: 0...65535),
         .integer("latency-monitor-threshold", \.latencyMonitorThreshold),
+        .integer("busy-reply-threshold", \.busyReplyThreshold),
+        .integer("lua-time-limit", \.busyReplyThreshold),
+        ConfigOption(name: "lua-undeclared-keys", mutable: true, get: { $0.luaUndeclaredKeys }) {
+            config, args throws(ConfigError) in
+            guard args.count == 1 else { throw .badDirective }
+            let value = args[0].lowercased()
+            guard value == "error" || value == "lock-all" else { throw ConfigError("argument must be 'error' or 'lock-all'") }
+            config.luaUndeclaredKeys = value
+        },
+        .memory("lua-memory-limit", \.luaMemoryLimit),
         .string("pidfile", \.pidfile, mutable: false),
         .boolean("daemonize", \.daemonize, mutable: false),
         // Accepted for compatibility with tools that read or set them; Shoal has no AOF.
@@ -482,8 +500,15 @@ public struct Settings: Sendable {
     public let hasPassword: Bool
     public let hz: Int
     public let encodingLimits: EncodingLimits
+    public let busyReplyThreshold: Int
+    /// `lua-undeclared-keys lock-all`.
+    public let scriptsMayLockAll: Bool
+    public let luaMemoryLimit: Int
 
     init(_ config: ServerConfig) {
+        busyReplyThreshold = config.busyReplyThreshold
+        scriptsMayLockAll = config.luaUndeclaredKeys == "lock-all"
+        luaMemoryLimit = config.luaMemoryLimit
         encodingLimits = config.encodingLimits
         maxmemory = config.maxmemory
         evictionPolicy = EvictionPolicy(rawValue: config.maxmemoryPolicy) ?? .noEviction

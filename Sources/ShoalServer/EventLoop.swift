@@ -85,6 +85,7 @@ final class EventLoop: @unchecked Sendable {
 
     func run() {
         cshoal_set_current_loop(Int32(index))
+        server.scripting.installBusyServer(loop: index) { [unowned self] caller in serveWhileBusy(caller: caller) }
         var datas = [UInt64](repeating: 0, count: 256)
         var events = [UInt32](repeating: 0, count: 256)
         while !stopping.load(ordering: .acquiring) {
@@ -130,6 +131,42 @@ final class EventLoop: @unchecked Sendable {
             housekeeping()
         }
         shutdown()
+    }
+
+    // MARK: - While a script runs long
+
+    @exclusivity(unchecked) private var servingWhileBusy = false
+
+    /// Called from the instruction hook of a script of this loop that ran past busy-reply-threshold, on this
+    /// loop's thread: reads what the loop's other clients sent and answers it (-BUSY, or SCRIPT KILL, FUNCTION
+    /// KILL, SHUTDOWN NOSAVE: see `busyRefusal`), and accepts new connections, as Redis's
+    /// processEventsWhileBlocked. The script's own connection is left alone: its command is running, its replies
+    /// half written. Mail waits for the script to end (epoll is level-triggered: the wake is still there).
+    func serveWhileBusy(caller: ClientSession) {
+        guard !servingWhileBusy else { return }
+        servingWhileBusy = true
+        defer { servingWhileBusy = false }
+        var datas = [UInt64](repeating: 0, count: 64)
+        var events = [UInt32](repeating: 0, count: 64)
+        let count = cshoal_epoll_wait(epollFD, &datas, &events, 64, 0)
+        guard count > 0 else { return }
+        for position in 0..<Int(count) {
+            let id = datas[position]
+            if id == Self.wakeID { continue }
+            if id < Self.firstConnectionID {
+                acceptClients(listener: listeners[Int(id - Self.firstListenerID)])
+                continue
+            }
+            guard let connection = connections[id], connection.session !== caller, !connection.isClosed else { continue }
+            handle(connection, events[position])
+        }
+        let waiting = pendingFlush
+        pendingFlush = waiting.filter { $0.session === caller }
+        for connection in waiting where connection.session !== caller {
+            connection.flushScheduled = false
+            guard !connection.isClosed else { continue }
+            if !connection.handleWritable(server: server, loop: self) { closeConnection(connection) }
+        }
     }
 
     // MARK: - Paused clients

@@ -58,6 +58,8 @@ public final class ServerState: Sendable {
     let mailboxes: [Mailbox]
     /// Recent (monotonic microseconds, commands processed) samples for `instantaneous_ops_per_sec`.
     let opsSamples = Locked<[OpsSample]>([])
+    /// EVAL's script cache, FUNCTION's libraries, each loop's Lua engine, busy scripts.
+    let scripting: Scripting
 
     /// - Parameter memoryBaseline: the heap the server needs without data; by default the process's heap in use
     ///   now (right for the executable, which creates the state at start; an embedding passes its own).
@@ -75,6 +77,7 @@ public final class ServerState: Sendable {
         // One stats block per loop, plus one for work done outside any loop (tests, the executable).
         loopStats = (0...ioThreads).map { _ in LoopStats(commandCount: commands.flattened.count) }
         mailboxes = (0...ioThreads).map { _ in Mailbox() }
+        scripting = Scripting(loops: ioThreads)
         startedAt = currentTimeMilliseconds()
         startedMonotonic = monotonicMicroseconds()
         var generator = SystemRandomNumberGenerator()

@@ -60,7 +60,12 @@ struct TransactionPlan {
     private(set) var exclusive = false
     private var everything = false
 
-    init(queue: [QueuedCommand], database start: Int, watched: [WatchedKey], keyspace: Keyspace) {
+    /// - Parameter scriptsLockAll: `lua-undeclared-keys lock-all`: scripts may reach any key, so they add every
+    ///   shard.
+    init(
+        queue: [QueuedCommand], database start: Int, watched: [WatchedKey], keyspace: Keyspace,
+        scriptsLockAll: Bool = false
+    ) {
         var database = start
         let databases = keyspace.databaseCount
         func validDatabase(_ bytes: UnsafeRawBufferPointer) -> Int? {
@@ -102,6 +107,8 @@ struct TransactionPlan {
                 case "flushdb", "dbsize", "keys", "scan", "randomkey":
                     ids += keyspace.allShardIDs(databases: [database])
                 case "flushall", "swapdb", "info", "save", "config|resetstat":
+                    everything = true
+                case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro" where scriptsLockAll:
                     everything = true
                 default:
                     for index in command.keyIndices(args) { key(index, in: database) }
@@ -164,7 +171,8 @@ extension ServerState {
             throw .execAborted(because: CommandError.misconf)
         }
         let plan = TransactionPlan(
-            queue: transaction.queue, database: client.database, watched: watched, keyspace: keyspace)
+            queue: transaction.queue, database: client.database, watched: watched, keyspace: keyspace,
+            scriptsLockAll: client.settings.current.scriptsMayLockAll)
         keyspace.withShards(plan.ids, exclusive: plan.exclusive) { group in
             let store = Store(holding: group)
             let changed = watched.contains { watch in

@@ -41,7 +41,7 @@ public struct ShardID: Hashable, Comparable, Sendable {
 public struct ShardGroup {
     let keyspace: Keyspace
     /// The locked shards, sorted, without duplicates.
-    let ids: [ShardID]
+    public let ids: [ShardID]
     public let exclusive: Bool
 
     private func table(_ database: Int, _ hash: UInt64) -> UnsafeMutablePointer<ShardTable> {
@@ -76,10 +76,10 @@ public struct ShardGroup {
         for id in ids { try body(id, TableReader(keyspace.shard(id).table)) }
     }
 
-    /// Whether every shard of `database` is in the group.
     /// Whether this group holds shard `id`.
     public func holds(_ id: ShardID) -> Bool { ids.contains(id) }
 
+    /// Whether every shard of `database` is in the group.
     public func holdsAll(of database: Int) -> Bool {
         ids.filter { $0.database == database }.count == keyspace.shardsPerDatabase
     }

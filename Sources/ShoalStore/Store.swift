@@ -85,6 +85,13 @@ public struct Store {
         try withShards(keyspace.allShardIDs(databases: databases), exclusive: exclusive, body)
     }
 
+    /// Whether every one of `ids` can be reached: always for a live store; for a pre-locked one, whether its
+    /// group holds them.
+    public func holds(_ ids: [ShardID]) -> Bool {
+        guard let heldIDs else { return true }
+        return ids.allSatisfy { id in heldIDs.contains(id) }
+    }
+
     /// Holds `ids` together for `body`: locks them (live), or checks the held group has them (pre-locked).
     public func withShards<R, E: Error>(
         _ ids: [ShardID], exclusive: Bool, _ body: (ShardGroup) throws(E) -> R

@@ -16,7 +16,8 @@ apt_install() {
 
 install_build_deps() {
     command -v swift >/dev/null || { echo "swift is required (Swift 6 toolchain, https://swift.org/install)"; exit 1; }
-    apt_install liblz4-dev pkg-config
+    # Lua 5.1 with the cjson and bit libraries: the scripting engine (EVAL, FUNCTION).
+    apt_install liblz4-dev pkg-config liblua5.1-0-dev lua-cjson-dev lua-bitop-dev
 }
 
 install_test_deps() {

@@ -38,6 +38,12 @@ func shutdownCommand(_ ctx: CommandContext) throws(CommandError) {
             throw .syntax
         }
     }
+    // A script past busy-reply-threshold holds its shards: only SHUTDOWN NOSAVE can stop the server then, and
+    // it stops the script too.
+    if ctx.server.scripting.busyCount.load(ordering: .relaxed) > 0 {
+        guard request == .noSave else { throw CommandError.busyShutdown }
+        ctx.server.scripting.abortBusyScripts()
+    }
     // Save first, as Redis does: if it fails the server keeps running and says so.
     let saveFirst = request == .save || (request == .defaultSave && !ctx.server.config.current.save.isEmpty)
     if saveFirst {

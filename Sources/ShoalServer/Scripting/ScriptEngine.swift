@@ -1,0 +1,753 @@
+import CLua
+import CShoalLua
+import RESP
+import ShoalPosix
+import ShoalStore
+
+// One Lua interpreter per event loop (a lua_State is not thread-safe; loops never share one), with the
+// sandbox and the `redis` library Redis gives scripts. A script runs inside the shards its caller locked for
+// it (`ScriptRun.group`): every `redis.call` goes through the ordinary dispatcher with a pre-locked `Store`,
+// on the engine's own client (Redis's "lua client"), and its reply is read back into Lua values.
+
+/// A script's flags: `#!lua flags=...` on an EVAL body, or `flags = {...}` of `redis.register_function`.
+struct ScriptFlags: OptionSet, Sendable {
+    let rawValue: Int
+    static let noWrites = ScriptFlags(rawValue: 1 << 0)
+    static let allowOOM = ScriptFlags(rawValue: 1 << 1)
+    static let allowStale = ScriptFlags(rawValue: 1 << 2)
+    static let noCluster = ScriptFlags(rawValue: 1 << 3)
+    static let allowCrossSlotKeys = ScriptFlags(rawValue: 1 << 4)
+    /// The body began with a `#!lua` line (Redis 7 checks OOM for such scripts before they start).
+    static let shebang = ScriptFlags(rawValue: 1 << 5)
+
+    static let names: [(String, ScriptFlags)] = [
+        ("no-writes", .noWrites), ("allow-oom", .allowOOM), ("allow-stale", .allowStale), ("no-cluster", .noCluster),
+        ("allow-cross-slot-keys", .allowCrossSlotKeys),
+    ]
+
+    var names: [String] { Self.names.compactMap { contains($0.1) ? $0.0 : nil } }
+}
+
+/// What one running script reaches: its caller, the shards held for it, the keys it declared.
+final class ScriptRun {
+    let caller: ClientSession
+    let group: ShardGroup
+    /// The caller's database, where the declared keys are.
+    let database: Int
+    let declared: [[UInt8]]
+    /// EVAL_RO, FCALL_RO, or a script flagged no-writes: write commands are refused.
+    let readOnly: Bool
+    let flags: ScriptFlags
+    /// Every shard of every database is held (`lua-undeclared-keys lock-all`): no key checks.
+    let holdsEverything: Bool
+    /// Undeclared keys may be retried with every shard held (lock-all): a stray reach before any write
+    /// restarts the script instead of failing it.
+    let mayRestart: Bool
+    let now: Milliseconds
+    let startedNanoseconds = monotonicNanoseconds()
+    let isFunction: Bool
+    /// The function's name, or the script's SHA1.
+    let name: String
+    /// Past busy-reply-threshold: registered where other clients and SCRIPT KILL can see it.
+    var busy: BusyScript?
+    var wrote = false
+    /// A key outside the declared ones was reached.
+    var strayed = false
+    var restartWithEverything = false
+
+    init(
+        caller: ClientSession, group: ShardGroup, database: Int, declared: [[UInt8]], readOnly: Bool,
+        flags: ScriptFlags, holdsEverything: Bool, mayRestart: Bool, now: Milliseconds, isFunction: Bool,
+        name: String
+    ) {
+        self.name = name
+        self.caller = caller
+        self.group = group
+        self.database = database
+        self.declared = declared
+        self.readOnly = readOnly
+        self.flags = flags
+        self.holdsEverything = holdsEverything
+        self.mayRestart = mayRestart
+        self.now = now
+        self.isFunction = isFunction
+    }
+
+    func declares(_ key: UnsafeRawBufferPointer) -> Bool {
+        declared.contains { $0.withUnsafeBytes { $0.elementsEqual(key) } }
+    }
+}
+
+/// The sandbox, run once per engine (Shoal's own Lua, after what Redis 7.0 gives scripts): globals and the
+/// libraries are read-only, reading a missing global is an error, `pcall` hands back a raised error table's
+/// text, and `__redis__err__handler` (every script's message handler) records where an error was raised. It
+/// returns the factory of FUNCTION libraries' environments.
+private let sandbox = """
+    local rawget, rawset_, error, tostring, type, setmetatable, ipairs, pcall_ = rawget, rawset, error, tostring, type, setmetatable, ipairs, pcall
+    local getinfo = debug.getinfo
+    local function readonly() error("Attempt to modify a readonly table", 2) end
+    local function missing(_, name) error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2) end
+    local redis = rawget(_G, "redis")
+    local protected = {}
+    for _, name in ipairs({"redis", "string", "math", "table", "coroutine", "cjson", "bit", "struct", "cmsgpack"}) do
+        local proxy = setmetatable({}, {__index = rawget(_G, name), __newindex = readonly, __metatable = false})
+        protected[proxy] = true
+        rawset_(_G, name, proxy)
+    end
+    rawset_(_G, "debug", nil)
+    rawset_(_G, "rawset", function(t, k, v)
+        if t == _G or protected[t] then error("Attempt to modify a readonly table", 2) end
+        return rawset_(t, k, v)
+    end)
+    local function unwrap(ok, ...)
+        if not ok then
+            local e = ...
+            if type(e) == "table" and type(rawget(e, "err")) == "string" then return false, rawget(e, "err") end
+        end
+        return ok, ...
+    end
+    rawset_(_G, "pcall", function(...) return unwrap(pcall_(...)) end)
+    rawset_(_G, "__redis__err__handler", function(err)
+        -- Where the error was raised: the innermost frame that is neither C (error, redis.call) nor this sandbox.
+        local level = 2
+        local info = getinfo(level, "Sl")
+        while info and (info.what == "C" or info.source == "@sandbox") do
+            level = level + 1
+            info = getinfo(level, "Sl")
+        end
+        if type(err) ~= "table" then
+            err = {err = "ERR " .. tostring(err)}
+        elseif type(rawget(err, "err")) ~= "string" then
+            err = {err = "ERR the script raised a table without an err field"}
+        end
+        if info then
+            rawset_(err, "source", info.source)
+            rawset_(err, "line", info.currentline)
+        end
+        return err
+    end)
+    setmetatable(_G, {__index = missing, __newindex = readonly, __metatable = false})
+    local loadTimeNames = {
+        log = true, LOG_DEBUG = true, LOG_VERBOSE = true, LOG_NOTICE = true, LOG_WARNING = true,
+        REDIS_VERSION = true, REDIS_VERSION_NUM = true,
+    }
+    -- A FUNCTION library's environment: while its code loads, only redis.register_function, redis.log and the
+    -- constants exist; once loaded, its functions see what EVAL scripts see (without KEYS and ARGV).
+    return function(register)
+        local loading = true
+        local loadTime = setmetatable({}, {
+            __index = function(_, name)
+                if name == "register_function" then return register end
+                if loadTimeNames[name] then return redis[name] end
+                error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+            end,
+            __newindex = readonly, __metatable = false,
+        })
+        local environment = setmetatable({}, {
+            __index = function(_, name)
+                if loading then
+                    if name == "redis" then return loadTime end
+                    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+                end
+                local value = rawget(_G, name)
+                if value == nil or name == "KEYS" or name == "ARGV" then
+                    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+                end
+                return value
+            end,
+            __newindex = readonly, __metatable = false,
+        })
+        return environment, function() loading = false end
+    end
+    """
+
+/// Lua instructions between two looks at the clock and at SCRIPT KILL (Redis's hook period).
+private let checkEvery: Int32 = 100_000
+
+final class ScriptEngine {
+    let lua: Lua
+    unowned(unsafe) let server: ServerState
+    /// The client every `redis.call` runs on (Redis's Lua client).
+    let client: ClientSession
+    /// The script running now, if any.
+    private(set) var run: ScriptRun?
+    private var scriptsGeneration = -1
+    private var functionsGeneration = -1
+    /// Functions this engine has loaded (name → flags); their callbacks are in the registry.
+    private(set) var loadedFunctions: [String: RegisteredFunction] = [:]
+    private var arguments: [UInt8] = []
+    private var spans: [ArgSpan] = []
+
+    init(server: ServerState, stats: LoopStats) {
+        self.server = server
+        let handle = ClientHandle(
+            id: 0, address: "lua", localAddress: "lua", fd: -1, loopIndex: server.ioThreads,
+            now: currentTimeMilliseconds())
+        client = ClientSession(handle: handle, authenticated: true, stats: stats, settings: SettingsView(server.config))
+        guard let state = shoal_lua_open(nil) else { fatalError("Lua: out of memory creating a state") }
+        lua = Lua(state: state)
+        shoal_lua_set_host(state, Unmanaged.passUnretained(self).toOpaque())
+        installLibrary()
+    }
+
+    deinit { shoal_lua_close(lua.state) }
+
+    static func of(_ state: OpaquePointer?) -> ScriptEngine {
+        Unmanaged<ScriptEngine>.fromOpaque(shoal_lua_host(state!)!).takeUnretainedValue()
+    }
+
+    // MARK: - The redis library
+
+    private func installLibrary() {
+        lua.newTable()
+        let functions: [(String, shoal_lua_host_function)] = [
+            ("call", { ScriptEngine.of($0).call(raising: true) }),
+            ("pcall", { ScriptEngine.of($0).call(raising: false) }),
+            ("error_reply", { ScriptEngine.of($0).statusTable("err") }),
+            ("status_reply", { ScriptEngine.of($0).statusTable("ok") }),
+            ("sha1hex", { ScriptEngine.of($0).sha1hex() }),
+            ("log", { ScriptEngine.of($0).log() }),
+            ("setresp", { ScriptEngine.of($0).setResp() }),
+            ("set_repl", { ScriptEngine.of($0).setReplication() }),
+            ("replicate_commands", { state in
+                lua_pushboolean(state, 1)
+                return 1
+            }),
+            ("breakpoint", { state in
+                lua_pushboolean(state, 0)
+                return 1
+            }),
+            ("debug", { _ in 0 }),
+        ]
+        for (name, function) in functions {
+            lua.push(function)
+            lua.setField(name, in: -2)
+        }
+        let constants: [(String, Double)] = [
+            ("LOG_DEBUG", 0), ("LOG_VERBOSE", 1), ("LOG_NOTICE", 2), ("LOG_WARNING", 3), ("REPL_NONE", 0),
+            ("REPL_AOF", 1), ("REPL_SLAVE", 2), ("REPL_REPLICA", 2), ("REPL_ALL", 3),
+            ("REDIS_VERSION_NUM", Double(redisVersionNumber)),
+        ]
+        for (name, value) in constants {
+            lua.push(value)
+            lua.setField(name, in: -2)
+        }
+        lua.push(redisCompatibilityVersion)
+        lua.setField("REDIS_VERSION", in: -2)
+        lua.setField("redis", in: Lua.globals)
+        // Redis's own seedable generator for math.random, reset before every script.
+        lua.getField("math", in: Lua.globals)
+        lua.push { ScriptEngine.of($0).random() }
+        lua.setField("random", in: -2)
+        lua.push { ScriptEngine.of($0).randomSeed() }
+        lua.setField("randomseed", in: -2)
+        lua.pop()
+        lua.newTable()
+        lua.setField("shoal_scripts", in: Lua.registry)
+        lua.newTable()
+        lua.setField("shoal_functions", in: Lua.registry)
+        var code = sandbox
+        let status = code.withUTF8 { utf8 in
+            utf8.withMemoryRebound(to: CChar.self) { shoal_lua_load(lua.state, $0.baseAddress, $0.count, "@sandbox") }
+        }
+        guard status == 0, shoal_lua_pcall(lua.state, 0, 1, 0) == 0 else {
+            fatalError("Lua: the sandbox did not load: \(lua.string(at: -1) ?? "")")
+        }
+        lua.setField("shoal_library_environment", in: Lua.registry)
+    }
+
+    /// Pushes the message handler every script and library runs under; returns its stack index.
+    private func pushErrorHandler() -> Int32 {
+        lua.getField("__redis__err__handler", in: Lua.globals)
+        return lua.top
+    }
+
+    /// The error value for a failed `redis.call`: a table `{err = text}`, raised or returned.
+    private func fail(_ text: String, raising: Bool) -> Int32 {
+        lua.newTable(fields: 2)
+        lua.push(text)
+        lua.setField("err", in: -2)
+        if !raising {
+            lua.push(true)
+            lua.setField("ignore_error_stats_update", in: -2)
+        }
+        return raising ? -1 : 1
+    }
+
+    /// A plain Lua error (a string), raised by the trampoline.
+    private func raise(_ text: String) -> Int32 {
+        lua.push(text)
+        return -1
+    }
+
+    private func call(raising: Bool) -> Int32 {
+        let count = lua.top
+        guard let run, count > 0 else {
+            return fail("ERR Please specify at least one argument for this redis lib call", raising: raising)
+        }
+        arguments.removeAll(keepingCapacity: true)
+        spans.removeAll(keepingCapacity: true)
+        for index in 1...count {
+            let start = arguments.count
+            switch lua.type(at: index) {
+            case LUA_TSTRING:
+                arguments.append(contentsOf: lua.bytes(at: index)!)
+            case LUA_TNUMBER:
+                // Redis formats number arguments with %.17g (0.1 is "0.10000000000000001"), integers plainly.
+                arguments += cFormat("%.17g", [lua.number(at: index)])
+            default:
+                return fail("ERR Lua redis lib command arguments must be strings or integers", raising: raising)
+            }
+            spans.append(ArgSpan(offset: start, count: arguments.count - start))
+        }
+        let mark = client.out.count
+        let refusal: String? = arguments.withUnsafeBytes { base in
+            spans.withUnsafeBufferPointer { spans in
+                execute(Arguments(base: base.baseAddress, spans: spans), in: run)
+            }
+        }
+        if let refusal {
+            client.out.truncate(to: mark)
+            return fail(refusal, raising: raising)
+        }
+        defer { client.out.truncate(to: mark) }
+        let isError = client.out.bytes.count > mark && client.out.bytes[mark] == UInt8(ascii: "-")
+        client.out.bytes.withUnsafeBytes { reply in
+            var position = mark
+            lua.pushReply(reply, &position)
+        }
+        if isError && !raising {
+            lua.push(true)
+            lua.setField("ignore_error_stats_update", in: -2)
+        }
+        return isError && raising ? -1 : 1
+    }
+
+    /// Runs one command of the script on the engine's client; a refusal's text when it may not run.
+    private func execute(_ args: Arguments, in run: ScriptRun) -> String? {
+        guard var command = server.commands.lookup(args[0]) else { return "ERR Unknown Redis command called from script" }
+        if !command.subcommands.isEmpty && args.count >= 2 {
+            guard let sub = command.subcommands.first(where: { args.matchesLowercased(1, $0.name) }) else {
+                return CommandError.unknownSubcommand(args.string(1), of: command.name).text
+            }
+            command = sub
+        }
+        guard command.acceptsArgumentCount(args.count), command.handler != nil else {
+            return "ERR Wrong number of args calling Redis command from script"
+        }
+        if command.flags.contains(.noscript) { return "ERR This Redis command is not allowed from script" }
+        let writes = command.flags.contains(.write)
+        if writes {
+            if run.readOnly { return "ERR Write commands are not allowed from read-only scripts." }
+            if server.snapshots.writesBlocked.load(ordering: .relaxed) { return CommandError.misconf.text }
+        }
+        if command.flags.contains(.denyOOM) && !run.flags.contains(.allowOOM),
+            server.evictIfOverLimit(now: run.now, settings: client.settings.current) == .nothingEvictable
+        {
+            return CommandError.outOfMemory.text
+        }
+        if !run.holdsEverything, let stray = strayKey(command, args, run) {
+            run.strayed = true
+            if run.mayRestart && !run.wrote { run.restartWithEverything = true }
+            return "ERR Script attempted to access a key not declared in KEYS: '\(stray)' (declare every key a "
+                + "script uses, or set lua-undeclared-keys lock-all)"
+        }
+        server.invoke(command, client, args, now: run.now, store: Store(holding: run.group))
+        if writes { run.wrote = true }
+        return nil
+    }
+
+    /// The first key `command` reaches that the script did not declare (or the database it reaches whole),
+    /// or nil when everything it reaches is declared.
+    private func strayKey(_ command: Command, _ args: Arguments, _ run: ScriptRun) -> String? {
+        for index in command.keyIndices(args) where client.database != run.database || !run.declares(args[index]) {
+            return args.string(index)
+        }
+        let plan = TransactionPlan(
+            queue: [QueuedCommand(command, args)], database: client.database, watched: [], keyspace: server.keyspace)
+        if plan.ids.allSatisfy({ run.group.holds($0) }) { return nil }
+        return "(every key of database \(client.database))"
+    }
+
+    /// redis.error_reply / redis.status_reply: `{err = ...}` / `{ok = ...}`. An error without a code (no space)
+    /// gets `ERR `; a leading `-` goes.
+    private func statusTable(_ field: String) -> Int32 {
+        guard lua.top == 1, lua.type(at: 1) == LUA_TSTRING, var text = lua.string(at: 1) else {
+            return fail("ERR wrong number or type of arguments", raising: false)
+        }
+        lua.newTable(fields: 1)
+        if field == "err" {
+            if text.hasPrefix("-") { text.removeFirst() }
+            if !text.utf8.contains(UInt8(ascii: " ")) { text = "ERR " + text }
+            lua.push(text)
+        } else {
+            lua.pushValue(1)
+        }
+        lua.setField(field, in: -2)
+        return 1
+    }
+
+    private func sha1hex() -> Int32 {
+        guard lua.top == 1, let bytes = lua.bytes(at: 1) else { return raise("wrong number of arguments") }
+        lua.push(SHA1.hex(bytes))
+        return 1
+    }
+
+    private func log() -> Int32 {
+        guard lua.top >= 2 else { return raise("redis.log() requires two arguments or more.") }
+        guard lua.type(at: 1) == LUA_TNUMBER else { return raise("First argument must be a number (log level).") }
+        let level = Int(lua.number(at: 1))
+        guard (0...3).contains(level) else { return raise("Invalid debug level.") }
+        var message = ""
+        for index in 2...lua.top {
+            if index > 2 { message += " " }
+            message += lua.string(at: index) ?? ""
+        }
+        switch level {
+        case 3: server.logger.warning("\(message)")
+        case 2: server.logger.notice("\(message)")
+        case 1: server.logger.info("\(message)")
+        default: server.logger.debug("\(message)")
+        }
+        return 0
+    }
+
+    private func setResp() -> Int32 {
+        guard lua.top == 1 else { return raise("redis.setresp() requires one argument.") }
+        let version = Int(lua.number(at: 1))
+        guard version == 2 || version == 3 else { return raise("RESP version must be 2 or 3.") }
+        client.protocolVersion = version
+        return 0
+    }
+
+    private func setReplication() -> Int32 {
+        guard lua.top == 1 else { return raise("redis.set_repl() requires one argument.") }
+        let flags = Int(lua.number(at: 1))
+        guard (0...3).contains(flags) else { return raise("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.") }
+        return 0
+    }
+
+    // MARK: - math.random: Redis's deterministic generator (a 48-bit linear congruential one)
+
+    private var randomState: UInt64 = 0x330E
+
+    private func seedRandom(_ seed: UInt32) { randomState = UInt64(seed) << 16 | 0x330E }
+
+    private func nextRandom() -> Int32 {
+        randomState = (randomState &* 0x5_DEEC_E66D &+ 0xB) & 0xFFFF_FFFF_FFFF
+        return Int32(truncatingIfNeeded: randomState >> 17)
+    }
+
+    private func random() -> Int32 {
+        // As Lua's math.random over Redis's generator: [0,1), [1,m], or [m,n].
+        let fraction = Double(nextRandom() % Int32.max) / Double(Int32.max)
+        switch lua.top {
+        case 0: lua.push(fraction)
+        case 1:
+            let upper = lua.number(at: 1)
+            guard upper >= 1 else { return raise("bad argument #1 to 'random' (interval is empty)") }
+            lua.push((fraction * upper).rounded(.down) + 1)
+        case 2:
+            let lower = lua.number(at: 1)
+            let upper = lua.number(at: 2)
+            guard lower <= upper else { return raise("bad argument #2 to 'random' (interval is empty)") }
+            lua.push((fraction * (upper - lower + 1)).rounded(.down) + lower)
+        default: return raise("wrong number of arguments")
+        }
+        return 1
+    }
+
+    private func randomSeed() -> Int32 {
+        seedRandom(UInt32(truncatingIfNeeded: Int64(lua.number(at: 1))))
+        return 0
+    }
+
+    // MARK: - Running
+
+    /// Runs the function on top of the stack (with `argumentCount` arguments above it) as `run`, and writes its
+    /// result, or its error, to the caller's replies. A stray key reached under lock-all before any write asks
+    /// for a rerun: returns false and writes nothing.
+    func execute(_ run: ScriptRun, argumentCount: Int32) -> Bool {
+        self.run = run
+        client.database = run.database
+        client.protocolVersion = 2
+        client.settings.refresh()
+        let settings = client.settings.current
+        let handler = pushErrorHandler()
+        lua_insert(lua.state, handler - 1 - argumentCount)
+        shoal_lua_set_memory_limit(lua.state, settings.luaMemoryLimit)
+        shoal_lua_set_check(lua.state, { ScriptEngine.of($0).checkRunning() }, checkEvery)
+        let status = shoal_lua_pcall(lua.state, argumentCount, 1, handler - 1 - argumentCount)
+        shoal_lua_set_check(lua.state, nil, 0)
+        shoal_lua_set_memory_limit(lua.state, 0)
+        self.run = nil
+        if let busy = run.busy { server.scripting.endBusy(busy) }
+        defer { lua.top = 0 }
+        if run.restartWithEverything { return false }
+        if status == 0 {
+            lua.writeReply(at: lua.top, to: &run.caller.out)
+        } else {
+            run.caller.out.error(scriptErrorText(status: status, run: run))
+        }
+        // What the script's commands left to do once no shard is held runs after the caller's command.
+        client.runDeferredWork()
+        return true
+    }
+
+    /// The error reply of a script that raised the value on top of the stack (a table from the message
+    /// handler): its text, and where it was raised, as Redis 7 adds ` script: <name>, on @user_script:<line>.`.
+    private func scriptErrorText(status: Int32, run: ScriptRun) -> String {
+        let top = lua.top
+        guard lua.type(at: top) == LUA_TTABLE, let text = lua.stringField("err", of: top) else {
+            let message = lua.string(at: top) ?? "unknown error"
+            let source = run.isFunction ? "@user_function" : "@user_script"
+            return "ERR \(message) (lua-memory-limit is \(client.settings.current.luaMemoryLimit) bytes) script: "
+                + "\(run.name), on \(source)."
+        }
+        var suffix = ""
+        if let source = lua.stringField("source", of: top) {
+            lua.getField("line", in: top)
+            suffix = " script: \(run.name), on \(source):\(Int(lua.number(at: -1)))."
+            lua.pop()
+        }
+        return text.replacingNewlines() + suffix
+    }
+
+    /// The instruction hook: past the threshold, the script becomes visible as busy; once killed, it aborts.
+    private func checkRunning() -> Int32 {
+        guard let run else { return 0 }
+        if run.busy == nil {
+            let elapsed = (monotonicNanoseconds() - run.startedNanoseconds) / 1_000_000
+            let threshold = client.settings.current.busyReplyThreshold
+            if threshold > 0 && elapsed >= threshold { run.busy = server.scripting.beginBusy(run) }
+        }
+        guard let busy = run.busy else { return 0 }
+        busy.wrote.store(run.wrote, ordering: .relaxed)
+        server.scripting.serveWhileBusy(run, busy)
+        guard busy.killRequested.load(ordering: .relaxed) else { return 0 }
+        lua.newTable(fields: 1)
+        lua.push("ERR Script killed by user with \(run.isFunction ? "FUNCTION" : "SCRIPT") KILL...")
+        lua.setField("err", in: -2)
+        return 1
+    }
+
+    // MARK: - Compiling
+
+    /// Pushes the compiled EVAL script `sha` (compiling `body` on first use here); the compile error otherwise.
+    func pushScript(sha: String, body: [UInt8], generation: Int) -> String? {
+        if generation != scriptsGeneration {
+            lua.newTable()
+            lua.setField("shoal_scripts", in: Lua.registry)
+            scriptsGeneration = generation
+        }
+        lua.getField("shoal_scripts", in: Lua.registry)
+        lua.getField(sha, in: -1)
+        if lua.type(at: -1) == LUA_TFUNCTION {
+            lua_remove(lua.state, -2)
+            return nil
+        }
+        lua.pop()
+        let status = compile(body, name: "@user_script")
+        guard status == 0 else {
+            let message = lua.string(at: -1) ?? "error"
+            lua.pop(2)
+            return message
+        }
+        lua.pushValue(-1)
+        lua.setField(sha, in: -3)
+        lua_remove(lua.state, -2)
+        return nil
+    }
+
+    /// Compiles a script body or library (what follows its `#!` line, whose newline stays: line numbers are the
+    /// body's) and pushes the chunk, or the error text; Lua's status.
+    private func compile(_ code: [UInt8], name: String) -> Int32 {
+        code.withUnsafeBufferPointer { code in
+            code.withMemoryRebound(to: CChar.self) { code in
+                let skip = shebangLength(code)
+                return shoal_lua_load(lua.state, code.baseAddress.map { $0 + skip }, code.count - skip, name)
+            }
+        }
+    }
+
+    /// Pushes the callback of function `name`, loading the libraries again if they changed; nil when unknown.
+    func pushFunction(_ name: String, libraries: FunctionLibraries) -> RegisteredFunction? {
+        if libraries.generation != functionsGeneration {
+            loadedFunctions = [:]
+            lua.newTable()
+            lua.setField("shoal_functions", in: Lua.registry)
+            for library in libraries.all {
+                // Already validated by FUNCTION LOAD: this loads the same code into this engine.
+                if case .success(let functions) = load(library: library.name, code: library.code) {
+                    for function in functions { loadedFunctions[function.name.lowercased()] = function }
+                }
+            }
+            functionsGeneration = libraries.generation
+        }
+        guard let function = loadedFunctions[name.lowercased()] else { return nil }
+        lua.getField("shoal_functions", in: Lua.registry)
+        lua.getField(name.lowercased(), in: -1)
+        lua_remove(lua.state, -2)
+        return function
+    }
+
+    /// Runs a library's code with `redis.register_function`, storing the functions it registers in this
+    /// engine's registry; their names and flags, or the error.
+    func load(library: String, code: [UInt8]) -> Result<[RegisteredFunction], FunctionLoadError> {
+        registering = []
+        let base = lua.top
+        defer {
+            registering = nil
+            lua.top = base
+        }
+        let handler = pushErrorHandler()
+        lua.getField("shoal_library_environment", in: Lua.registry)
+        lua.push { ScriptEngine.of($0).registerFunction() }
+        guard shoal_lua_pcall(lua.state, 1, 2, handler) == 0 else { return .failure(.run(errorText(at: lua.top))) }
+        let environment = lua.top - 1
+        let finishLoading = lua.top
+        let status = compile(code, name: "@user_function")
+        guard status == 0 else { return .failure(.compile(lua.string(at: -1) ?? "error")) }
+        lua.pushValue(environment)
+        lua_setfenv(lua.state, -2)
+        shoal_lua_set_memory_limit(lua.state, client.settings.current.luaMemoryLimit)
+        shoal_lua_set_check(lua.state, { ScriptEngine.of($0).checkLoading() }, checkEvery)
+        loadStarted = monotonicNanoseconds()
+        let result = shoal_lua_pcall(lua.state, 0, 0, handler)
+        shoal_lua_set_check(lua.state, nil, 0)
+        shoal_lua_set_memory_limit(lua.state, 0)
+        guard result == 0 else { return .failure(.run(errorText(at: lua.top))) }
+        guard let functions = registering, !functions.isEmpty else { return .failure(.noFunctions) }
+        lua.pushValue(finishLoading)
+        _ = shoal_lua_pcall(lua.state, 0, 0, 0)
+        return .success(functions.map { RegisteredFunction(name: $0.name, library: library, flags: $0.flags) })
+    }
+
+    /// The text of an error value the message handler made (`{err = ...}`), or of a plain one.
+    private func errorText(at index: Int32) -> String {
+        if lua.type(at: index) == LUA_TTABLE, let text = lua.stringField("err", of: index) { return text }
+        return "ERR " + (lua.string(at: index) ?? "unknown error")
+    }
+
+    private var registering: [RegisteredFunction]?
+    private var loadStarted: Int64 = 0
+
+    /// FUNCTION LOAD's code may not run forever either: past the threshold it is stopped.
+    private func checkLoading() -> Int32 {
+        let elapsed = (monotonicNanoseconds() - loadStarted) / 1_000_000
+        guard elapsed >= max(500, client.settings.current.busyReplyThreshold) else { return 0 }
+        lua.push("FUNCTION LOAD timeout")
+        return 1
+    }
+
+    /// `redis.register_function(name, callback)` or `redis.register_function{function_name=..., callback=...,
+    /// flags={...}, description=...}`.
+    private func registerFunction() -> Int32 {
+        guard registering != nil else { return raise("redis.register_function can only be called on FUNCTION LOAD command") }
+        var name: String?
+        var flags: ScriptFlags = []
+        let callback: Int32
+        if lua.top == 1 && lua.type(at: 1) == LUA_TTABLE {
+            var pairs: [(String, Int32)] = []
+            lua.pushNil()
+            while lua_next(lua.state, 1) != 0 {
+                guard lua.type(at: -2) == LUA_TSTRING, let key = lua.string(at: -2) else {
+                    return raise("named argument key given to redis.register_function is not a string")
+                }
+                pairs.append((key, lua.type(at: -1)))
+                lua.pop()
+            }
+            for (key, kind) in pairs {
+                switch key {
+                case "function_name":
+                    guard kind == LUA_TSTRING else { return raise("function_name argument given to redis.register_function must be a string") }
+                    name = lua.stringField("function_name", of: 1)
+                case "callback":
+                    guard kind == LUA_TFUNCTION else { return raise("callback argument given to redis.register_function must be a function") }
+                case "description":
+                    guard kind == LUA_TSTRING else { return raise("description argument given to redis.register_function must be a string") }
+                case "flags":
+                    guard kind == LUA_TTABLE else { return raise("flags argument to redis.register_function must be a table representing function flags") }
+                    lua.getField("flags", in: 1)
+                    var index: Int32 = 1
+                    while true {
+                        lua.getIndex(index, in: -1)
+                        defer { lua.pop() }
+                        if lua.type(at: -1) == LUA_TNIL { break }
+                        guard lua.type(at: -1) == LUA_TSTRING, let text = lua.string(at: -1),
+                            let flag = ScriptFlags.names.first(where: { $0.0 == text })?.1
+                        else { return raise("unknown flag given") }
+                        flags.insert(flag)
+                        index += 1
+                    }
+                    lua.pop()
+                default:
+                    return raise("unknown argument given to redis.register_function")
+                }
+            }
+            guard name != nil else { return raise("redis.register_function must get a function name argument") }
+            lua.getField("callback", in: 1)
+            guard lua.type(at: -1) == LUA_TFUNCTION else { return raise("redis.register_function must get a callback argument") }
+            callback = lua.top
+        } else {
+            if lua.top == 1 {
+                return raise(
+                    "calling redis.register_function with a single argument is only applicable to Lua table "
+                        + "(representing named arguments).")
+            }
+            guard lua.top == 2 else { return raise("wrong number of arguments to redis.register_function") }
+            guard lua.type(at: 1) == LUA_TSTRING || lua.type(at: 1) == LUA_TNUMBER else {
+                return raise("first argument to redis.register_function must be a string")
+            }
+            guard lua.type(at: 2) == LUA_TFUNCTION else { return raise("second argument to redis.register_function must be a function") }
+            name = lua.string(at: 1)
+            callback = 2
+        }
+        guard let name else { return raise("redis.register_function must get a function name argument") }
+        guard isValidFunctionName(name) else {
+            return raise("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+        }
+        if registering!.contains(where: { $0.name.lowercased() == name.lowercased() }) {
+            return raise("Function already exists in the library")
+        }
+        registering!.append(RegisteredFunction(name: name, library: "", flags: flags))
+        lua.getField("shoal_functions", in: Lua.registry)
+        lua.pushValue(callback)
+        lua.setField(name.lowercased(), in: -2)
+        return 0
+    }
+
+    /// Forgets the functions this engine loaded (FUNCTION DELETE / FLUSH elsewhere bumps the generation; this
+    /// is for a failed FUNCTION LOAD here, whose callbacks must not stay).
+    func invalidateFunctions() { functionsGeneration = -1 }
+}
+
+/// Redis's version as a number (7.0.15 → 0x07000f), as `redis.REDIS_VERSION_NUM`.
+let redisVersionNumber: Int = redisCompatibilityVersion.split(separator: ".").prefix(3).reduce(0) { $0 << 8 | (Int($1) ?? 0) }
+
+/// A function as a library registered it.
+struct RegisteredFunction: Sendable {
+    let name: String
+    var library: String
+    let flags: ScriptFlags
+}
+
+enum FunctionLoadError: Error {
+    case compile(String)
+    case run(String)
+    case noFunctions
+}
+
+func isValidFunctionName(_ name: String) -> Bool {
+    !name.isEmpty && name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) }
+}
+
+/// The length of a `#!...` first line (without its newline), or 0: Lua compiles what follows.
+func shebangLength(_ code: UnsafeBufferPointer<CChar>) -> Int {
+    guard code.count >= 2, code[0] == 0x23, code[1] == 0x21 else { return 0 }
+    return code.firstIndex(of: 10) ?? code.count
+}
+
+extension Lua {
+    func pushValue(_ index: Int32) { lua_pushvalue(state, index) }
+}
