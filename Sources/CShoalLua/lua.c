@@ -76,9 +76,9 @@ lua_State *shoal_lua_open(void *host) {
     open_library(L, luaopen_bit, "bit", 1);
     open_library(L, luaopen_struct, "struct", 1);
     open_library(L, luaopen_cmsgpack, "cmsgpack", 1);
-    // As Redis: no files, no output, no environments from scripts (the sandbox, run next, takes `debug` away
-    // after keeping what it needs).
-    static const char *const removed[] = {"loadfile", "dofile", "print", "getfenv", "setfenv", "newproxy"};
+    // As Redis: no files, no output from scripts (the sandbox, run next, takes `debug`, getfenv and setfenv
+    // away after using them).
+    static const char *const removed[] = {"loadfile", "dofile", "print", "newproxy"};
     for (size_t index = 0; index < sizeof removed / sizeof removed[0]; index++) {
         lua_pushnil(L);
         lua_setglobal(L, removed[index]);

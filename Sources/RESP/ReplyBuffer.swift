@@ -168,6 +168,12 @@ public struct ReplyBuffer: Sendable {
         if isResp3 { header(UInt8(ascii: "~"), count) } else { header(UInt8(ascii: "*"), count) }
     }
 
+    /// An array of simple strings (HELP replies, as Redis's addReplyHelp).
+    public mutating func statusArray(_ lines: [String]) {
+        arrayHeader(lines.count)
+        for line in lines { simple(line) }
+    }
+
     public mutating func bulkArray(_ items: [[UInt8]]) {
         arrayHeader(items.count)
         for item in items { bulk(item) }

@@ -153,7 +153,7 @@ let connectionCommands: [Command] = [
         "echo", arity: 2, flags: [.fast], group: "connection", summary: "Returns the given string.",
         handler: echoCommand),
     Command(
-        "quit", arity: -1, flags: [.fast, .noAuth, .stale], group: "connection",
+        "quit", arity: -1, flags: [.fast, .noAuth, .stale, .noscript], group: "connection",
         summary: "Closes the connection.",
         handler: quitCommand),
     Command(

@@ -112,15 +112,20 @@ extension ServerState {
             body = ctx.args.bytes(1)
         }
         let flags = try scriptFlags(body)
-        if !bySHA { scripting.cache(sha, body) }
+        if readOnly && flags.contains(.shebang) && !flags.contains(.noWrites) {
+            throw CommandError("ERR Can not execute a script with write flag using *_ro command.")
+        }
         let call = ScriptCall(
             name: sha, keys: keys, arguments: arguments, flags: flags,
             readOnly: readOnly || flags.contains(.noWrites), isFunction: false)
         let generation = scripting.scriptsGeneration.load(ordering: .relaxed)
         try runScript(ctx, call) { engine in
-            engine.pushScript(sha: sha, body: body, generation: generation).map {
-                "ERR Error compiling script (new function): \($0)"
+            if let error = engine.pushScript(sha: sha, body: body, generation: generation) {
+                return "ERR Error compiling script (new function): \(error)"
             }
+            // Cached once it compiles (a script that fails while running stays cached, as in Redis).
+            if !bySHA { scripting.cache(sha, body) }
+            return nil
         }
     }
 
@@ -145,9 +150,10 @@ extension ServerState {
     /// The flags of a `#!lua flags=a,b` first line (none without one); Redis's errors for others.
     func scriptFlags(_ body: [UInt8]) throws(CommandError) -> ScriptFlags {
         guard body.starts(with: Array("#!".utf8)) else { return [] }
-        let line = String(decoding: body.prefix { $0 != 10 }, as: UTF8.self)
-        var words = line.dropFirst(2).split(separator: " ")
-        guard let engine = words.first, engine == "lua" else {
+        guard let end = body.firstIndex(of: 10) else { throw CommandError("ERR Invalid script shebang") }
+        let line = String(decoding: body[..<end], as: UTF8.self)
+        var words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+        guard let engine = words.first, engine == "#!lua" else {
             throw CommandError("ERR Unexpected engine in script shebang: \(words.first ?? "")")
         }
         words.removeFirst()
@@ -179,8 +185,11 @@ extension ScriptEngine {
         pushTable(arguments)
         if !run.isFunction {
             // EVAL scripts read them as globals.
-            lua.setField("ARGV", in: Lua.globals)
-            lua.setField("KEYS", in: Lua.globals)
+            pushGlobals()
+            lua_insert(lua.state, -3)
+            lua.setField("ARGV", in: -3)
+            lua.setField("KEYS", in: -2)
+            lua.pop()
         }
         let finished = execute(run, argumentCount: run.isFunction ? 2 : 0)
         return finished ? .finished(strayed: run.strayed) : .restart
@@ -211,16 +220,10 @@ private func scriptExists(_ ctx: CommandContext) throws(CommandError) {
     }
 }
 
-/// SCRIPT FLUSH [ASYNC|SYNC] and FUNCTION FLUSH [ASYNC|SYNC]: the mode is checked, and both free at once.
-private func checkFlushMode(_ ctx: CommandContext) throws(CommandError) {
-    guard ctx.args.count <= 3 else { throw .syntax }
-    if ctx.args.count == 3 && !ctx.args.matches(2, "ASYNC") && !ctx.args.matches(2, "SYNC") {
-        throw CommandError("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
-    }
-}
-
+/// SCRIPT FLUSH [ASYNC|SYNC]: the mode is checked; the cache is freed at once either way.
 private func scriptFlush(_ ctx: CommandContext) throws(CommandError) {
-    try checkFlushMode(ctx)
+    guard ctx.args.count == 2 || (ctx.args.count == 3 && (ctx.args.matches(2, "ASYNC") || ctx.args.matches(2, "SYNC")))
+    else { throw CommandError("ERR SCRIPT FLUSH only support SYNC|ASYNC option") }
     ctx.server.scripting.flushScripts()
     ctx.out.ok()
 }
@@ -245,8 +248,17 @@ private func kill(_ ctx: CommandContext, functions: Bool) throws(CommandError) {
     ctx.out.ok()
 }
 
+/// SCRIPT DEBUG: Shoal has no Lua debugger; NO (the default) is accepted.
+private func scriptDebug(_ ctx: CommandContext) throws(CommandError) {
+    if ctx.args.matches(2, "NO") { return ctx.out.ok() }
+    guard ctx.args.matches(2, "YES") || ctx.args.matches(2, "SYNC") else {
+        throw CommandError("ERR Use SCRIPT DEBUG YES/SYNC/NO")
+    }
+    throw CommandError("ERR Shoal has no Lua debugger (SCRIPT DEBUG YES/SYNC); see docs/COMPATIBILITY.md")
+}
+
 private func scriptHelp(_ ctx: CommandContext) throws(CommandError) {
-    ctx.out.bulkArray([
+    ctx.out.statusArray([
         "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "DEBUG (YES|SYNC|NO)",
         "    Set the debug mode for subsequent scripts executed.",
@@ -263,7 +275,7 @@ private func scriptHelp(_ ctx: CommandContext) throws(CommandError) {
         "LOAD <script>",
         "    Load a script into the scripts cache without executing it.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ])
 }
 
@@ -338,11 +350,9 @@ private func functionList(_ ctx: CommandContext) throws(CommandError) {
     var pattern: [UInt8]?
     var index = 2
     while index < ctx.args.count {
-        if ctx.args.matches(index, "WITHCODE") {
-            guard !withCode else { throw CommandError("ERR Unknown argument withcode") }
+        if ctx.args.matches(index, "WITHCODE") && !withCode {
             withCode = true
-        } else if ctx.args.matches(index, "LIBRARYNAME") {
-            guard pattern == nil else { throw CommandError("ERR library name argument was already given") }
+        } else if ctx.args.matches(index, "LIBRARYNAME") && pattern == nil {
             guard index + 1 < ctx.args.count else { throw CommandError("ERR library name argument was not given") }
             pattern = ctx.args.bytes(index + 1)
             index += 1
@@ -353,7 +363,7 @@ private func functionList(_ ctx: CommandContext) throws(CommandError) {
     }
     let libraries = ctx.server.scripting.libraries.withLock { $0.all }.filter { library in
         guard let pattern else { return true }
-        return globMatch(pattern, Array(library.name.utf8))
+        return globMatch(pattern, Array(library.name.utf8), caseInsensitive: true)
     }
     ctx.out.arrayHeader(libraries.count)
     for library in libraries {
@@ -372,7 +382,7 @@ private func functionList(_ ctx: CommandContext) throws(CommandError) {
             ctx.out.null()
             ctx.out.bulk("flags")
             ctx.out.setHeader(function.flags.names.count)
-            for flag in function.flags.names { ctx.out.bulk(flag) }
+            for flag in function.flags.names { ctx.out.simple(flag) }
         }
         if withCode {
             ctx.out.bulk("library_code")
@@ -503,7 +513,7 @@ private func functionStats(_ ctx: CommandContext) throws(CommandError) {
 }
 
 private func functionHelp(_ ctx: CommandContext) throws(CommandError) {
-    ctx.out.bulkArray([
+    ctx.out.statusArray([
         "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "LOAD [REPLACE] <FUNCTION CODE>",
         "    Create a new library with the given library name and code.",
@@ -543,7 +553,7 @@ private func functionHelp(_ ctx: CommandContext) throws(CommandError) {
         "      libraries with the new libraries (notice that even on this option there is a chance of failure",
         "      in case of functions name collision with another library).",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ])
 }
 
@@ -605,6 +615,9 @@ let scriptingCommands: [Command] = [
                 "kill", arity: 2, flags: [.noscript], group: "scripting",
                 summary: "Terminates a server-side Lua script during execution.", since: "2.6.0"
             ) { ctx throws(CommandError) in try kill(ctx, functions: false) },
+            Command(
+                "debug", arity: 3, flags: [.noscript], group: "scripting",
+                summary: "Sets the debug mode of server-side Lua scripts.", since: "3.2.0", handler: scriptDebug),
             Command(
                 "help", arity: 2, flags: [.loading, .stale], group: "scripting", summary: "Returns helpful text about the different subcommands.",
                 since: "5.0.0", handler: scriptHelp),

@@ -82,14 +82,16 @@ extension Lua {
         }
     }
 
-    /// Writes the Lua value at `index` (absolute) as the script's reply.
-    func writeReply(at index: Int32, to out: inout ReplyBuffer, depth: Int = 0) {
+    /// Writes the Lua value at `index` (absolute) as the script's reply. Booleans follow the script's protocol
+    /// (`redis.setresp`): under RESP3 they are booleans (`:1`/`:0` to a RESP2 client), under RESP2 true is 1
+    /// and false is nil.
+    func writeReply(at index: Int32, to out: inout ReplyBuffer, scriptResp3: Bool, depth: Int = 0) {
         switch type(at: index) {
         case LUA_TSTRING:
             out.bulk(bytes(at: index)!)
         case LUA_TBOOLEAN:
             let value = boolean(at: index)
-            if out.isResp3 { out.boolean(value) } else if value { out.integer(1) } else { out.null() }
+            if scriptResp3 { out.boolean(value) } else if value { out.integer(1) } else { out.null() }
         case LUA_TNUMBER:
             out.integer(truncatedInteger(number(at: index)))
         case LUA_TTABLE:
@@ -97,13 +99,13 @@ extension Lua {
                 out.error("ERR reached lua stack limit")
                 return
             }
-            writeTable(at: index, to: &out, depth: depth)
+            writeTable(at: index, to: &out, scriptResp3: scriptResp3, depth: depth)
         default:
             out.null()
         }
     }
 
-    private func writeTable(at index: Int32, to out: inout ReplyBuffer, depth: Int) {
+    private func writeTable(at index: Int32, to out: inout ReplyBuffer, scriptResp3: Bool, depth: Int) {
         // The special one-field tables first, in Redis's order.
         if let text = stringField("err", of: index) {
             out.error(text.replacingNewlines())
@@ -115,17 +117,19 @@ extension Lua {
         }
         getField("double", in: index)
         if type(at: -1) == LUA_TNUMBER {
-            out.double(number(at: -1))
+            let value = number(at: -1)
+            // Redis prints a NaN with its sign (0/0 is negative on x86) in RESP2.
+            if value.isNaN && !out.isResp3 { out.bulk(value.sign == .minus ? "-nan" : "nan") } else { out.double(value) }
             pop()
             return
         }
         pop()
         if let text = stringField("big_number", of: index) {
-            if out.isResp3 { out.bigNumber(text.replacingNewlines()) } else { out.bulk(text) }
+            if out.isResp3 { out.bigNumber(text.replacingNewlines()) } else { out.bulk(text.replacingNewlines()) }
             return
         }
-        if writeAggregateField("map", of: index, to: &out, depth: depth) { return }
-        if writeAggregateField("set", of: index, to: &out, depth: depth) { return }
+        if writeAggregateField("map", of: index, to: &out, scriptResp3: scriptResp3, depth: depth) { return }
+        if writeAggregateField("set", of: index, to: &out, scriptResp3: scriptResp3, depth: depth) { return }
         getField("verbatim_string", in: index)
         if type(at: -1) == LUA_TTABLE, let format = stringField("format", of: top), let text = stringField("string", of: top) {
             if out.isResp3 && format.utf8.count == 3 { out.verbatim(text, format: format) } else { out.bulk(text) }
@@ -143,13 +147,15 @@ extension Lua {
         out.arrayHeader(Int(count))
         for position in 0..<count {
             getIndex(position + 1, in: index)
-            writeReply(at: top, to: &out, depth: depth + 1)
+            writeReply(at: top, to: &out, scriptResp3: scriptResp3, depth: depth + 1)
             pop()
         }
     }
 
     /// `{map = {...}}` or `{set = {...}}`: written and true, or false when the field is not a table.
-    private func writeAggregateField(_ name: String, of index: Int32, to out: inout ReplyBuffer, depth: Int) -> Bool {
+    private func writeAggregateField(
+        _ name: String, of index: Int32, to out: inout ReplyBuffer, scriptResp3: Bool, depth: Int
+    ) -> Bool {
         getField(name, in: index)
         defer { pop() }
         let table = top
@@ -163,12 +169,8 @@ extension Lua {
         if name == "map" { out.mapHeader(count) } else { out.setHeader(count) }
         pushNil()
         while lua_next(state, table) != 0 {
-            if name == "map" {
-                writeReply(at: top - 1, to: &out, depth: depth + 1)
-                writeReply(at: top, to: &out, depth: depth + 1)
-            } else {
-                writeReply(at: top - 1, to: &out, depth: depth + 1)
-            }
+            writeReply(at: top - 1, to: &out, scriptResp3: scriptResp3, depth: depth + 1)
+            if name == "map" { writeReply(at: top, to: &out, scriptResp3: scriptResp3, depth: depth + 1) }
             pop()
         }
         return true

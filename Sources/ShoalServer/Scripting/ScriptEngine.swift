@@ -83,21 +83,32 @@ final class ScriptRun {
 /// text, and `__redis__err__handler` (every script's message handler) records where an error was raised. It
 /// returns the factory of FUNCTION libraries' environments.
 private let sandbox = """
-    local rawget, rawset_, error, tostring, type, setmetatable, ipairs, pcall_ = rawget, rawset, error, tostring, type, setmetatable, ipairs, pcall
+    local G = _G
+    local rawget, rawset_, error, tostring, type, setmetatable_, ipairs, pcall_, setfenv =
+        rawget, rawset, error, tostring, type, setmetatable, ipairs, pcall, setfenv
     local getinfo = debug.getinfo
     local function readonly() error("Attempt to modify a readonly table", 2) end
     local function missing(_, name) error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2) end
-    local redis = rawget(_G, "redis")
-    local protected = {}
+    local redis = rawget(G, "redis")
+    -- Library tables and the globals themselves are read through proxies that refuse writes (Redis 7 makes
+    -- them read-only in its own Lua; stock Lua 5.1 needs a proxy, as assigning an existing key never reaches
+    -- __newindex). `real[proxy]` is what a proxy stands for.
+    local real = {}
     for _, name in ipairs({"redis", "string", "math", "table", "coroutine", "cjson", "bit", "struct", "cmsgpack"}) do
-        local proxy = setmetatable({}, {__index = rawget(_G, name), __newindex = readonly, __metatable = false})
-        protected[proxy] = true
-        rawset_(_G, name, proxy)
+        local proxy = setmetatable_({}, {__index = rawget(G, name), __newindex = readonly, __metatable = false})
+        real[proxy] = rawget(G, name)
+        rawset_(G, name, proxy)
     end
-    rawset_(_G, "debug", nil)
-    rawset_(_G, "rawset", function(t, k, v)
-        if t == _G or protected[t] then error("Attempt to modify a readonly table", 2) end
+    rawset_(G, "debug", nil)
+    rawset_(G, "getfenv", nil)
+    rawset_(G, "setfenv", nil)
+    rawset_(G, "rawset", function(t, k, v)
+        if real[t] then error("Attempt to modify a readonly table", 0) end
         return rawset_(t, k, v)
+    end)
+    rawset_(G, "setmetatable", function(t, m)
+        if real[t] then error("Attempt to modify a readonly table", 0) end
+        return setmetatable_(t, m)
     end)
     local function unwrap(ok, ...)
         if not ok then
@@ -106,8 +117,8 @@ private let sandbox = """
         end
         return ok, ...
     end
-    rawset_(_G, "pcall", function(...) return unwrap(pcall_(...)) end)
-    rawset_(_G, "__redis__err__handler", function(err)
+    rawset_(G, "pcall", function(...) return unwrap(pcall_(...)) end)
+    rawset_(G, "__redis__err__handler", function(err)
         -- Where the error was raised: the innermost frame that is neither C (error, redis.call) nor this sandbox.
         local level = 2
         local info = getinfo(level, "Sl")
@@ -126,7 +137,12 @@ private let sandbox = """
         end
         return err
     end)
-    setmetatable(_G, {__index = missing, __newindex = readonly, __metatable = false})
+    setmetatable_(G, {__index = missing})
+    local globals = setmetatable_({}, {__index = G, __newindex = readonly, __metatable = {}})
+    real[globals] = G
+    rawset_(G, "_G", globals)
+    -- Scripts compiled from now on see the proxy as their globals.
+    setfenv(0, globals)
     local loadTimeNames = {
         log = true, LOG_DEBUG = true, LOG_VERBOSE = true, LOG_NOTICE = true, LOG_WARNING = true,
         REDIS_VERSION = true, REDIS_VERSION_NUM = true,
@@ -149,7 +165,7 @@ private let sandbox = """
                     if name == "redis" then return loadTime end
                     error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
                 end
-                local value = rawget(_G, name)
+                local value = rawget(G, name)
                 if value == nil or name == "KEYS" or name == "ARGV" then
                     error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
                 end
@@ -158,14 +174,18 @@ private let sandbox = """
             __newindex = readonly, __metatable = false,
         })
         return environment, function() loading = false end
-    end
+    end, G
     """
 
 /// Lua instructions between two looks at the clock and at SCRIPT KILL (Redis's hook period).
 private let checkEvery: Int32 = 100_000
 
 final class ScriptEngine {
-    let lua: Lua
+    /// The engine's own state.
+    let main: Lua
+    /// The state Lua is calling in with now: `main`, or a coroutine's thread (a host function works on the
+    /// stack of the thread that called it). Set on every entry from Lua, back to `main` after every call into it.
+    private(set) var lua: Lua
     unowned(unsafe) let server: ServerState
     /// The client every `redis.call` runs on (Redis's Lua client).
     let client: ClientSession
@@ -185,15 +205,26 @@ final class ScriptEngine {
             now: currentTimeMilliseconds())
         client = ClientSession(handle: handle, authenticated: true, stats: stats, settings: SettingsView(server.config))
         guard let state = shoal_lua_open(nil) else { fatalError("Lua: out of memory creating a state") }
-        lua = Lua(state: state)
+        main = Lua(state: state)
+        lua = main
         shoal_lua_set_host(state, Unmanaged.passUnretained(self).toOpaque())
         installLibrary()
     }
 
-    deinit { shoal_lua_close(lua.state) }
+    deinit { shoal_lua_close(main.state) }
 
+    /// The engine a host function or hook was called for, working on the calling thread's stack.
     static func of(_ state: OpaquePointer?) -> ScriptEngine {
-        Unmanaged<ScriptEngine>.fromOpaque(shoal_lua_host(state!)!).takeUnretainedValue()
+        let engine = Unmanaged<ScriptEngine>.fromOpaque(shoal_lua_host(state!)!).takeUnretainedValue()
+        engine.lua = Lua(state: state!)
+        return engine
+    }
+
+    /// A protected call on the engine's own state.
+    private func protectedCall(_ arguments: Int32, _ results: Int32, handler: Int32) -> Int32 {
+        let status = shoal_lua_pcall(main.state, arguments, results, handler)
+        lua = main
+        return status
     }
 
     // MARK: - The redis library
@@ -206,6 +237,7 @@ final class ScriptEngine {
             ("error_reply", { ScriptEngine.of($0).statusTable("err") }),
             ("status_reply", { ScriptEngine.of($0).statusTable("ok") }),
             ("sha1hex", { ScriptEngine.of($0).sha1hex() }),
+            ("acl_check_cmd", { ScriptEngine.of($0).aclCheck() }),
             ("log", { ScriptEngine.of($0).log() }),
             ("setresp", { ScriptEngine.of($0).setResp() }),
             ("set_repl", { ScriptEngine.of($0).setReplication() }),
@@ -250,15 +282,21 @@ final class ScriptEngine {
         let status = code.withUTF8 { utf8 in
             utf8.withMemoryRebound(to: CChar.self) { shoal_lua_load(lua.state, $0.baseAddress, $0.count, "@sandbox") }
         }
-        guard status == 0, shoal_lua_pcall(lua.state, 0, 1, 0) == 0 else {
+        guard status == 0, shoal_lua_pcall(lua.state, 0, 2, 0) == 0 else {
             fatalError("Lua: the sandbox did not load: \(lua.string(at: -1) ?? "")")
         }
+        lua.setField("shoal_globals", in: Lua.registry)
         lua.setField("shoal_library_environment", in: Lua.registry)
     }
 
+    /// Pushes the globals table behind the read-only proxy scripts see (KEYS and ARGV are set in it).
+    func pushGlobals() { lua.getField("shoal_globals", in: Lua.registry) }
+
     /// Pushes the message handler every script and library runs under; returns its stack index.
     private func pushErrorHandler() -> Int32 {
-        lua.getField("__redis__err__handler", in: Lua.globals)
+        pushGlobals()
+        lua.getField("__redis__err__handler", in: -1)
+        lua_remove(lua.state, -2)
         return lua.top
     }
 
@@ -277,6 +315,15 @@ final class ScriptEngine {
     /// A plain Lua error (a string), raised by the trampoline.
     private func raise(_ text: String) -> Int32 {
         lua.push(text)
+        return -1
+    }
+
+    /// A Lua library's kind of error: prefixed with where the calling script is (`user_script:1: ...`), as
+    /// luaL_error does.
+    private func raiseWithPosition(_ text: String) -> Int32 {
+        luaL_where(lua.state, 1)
+        lua.push(text)
+        lua_concat(lua.state, 2)
         return -1
     }
 
@@ -337,6 +384,9 @@ final class ScriptEngine {
         }
         if command.flags.contains(.noscript) { return "ERR This Redis command is not allowed from script" }
         let writes = command.flags.contains(.write)
+        if run.readOnly && (command.name == "publish" || command.name == "spublish") {
+            return "ERR Write commands are not allowed from read-only scripts."
+        }
         if writes {
             if run.readOnly { return "ERR Write commands are not allowed from read-only scripts." }
             if server.snapshots.writesBlocked.load(ordering: .relaxed) { return CommandError.misconf.text }
@@ -388,8 +438,21 @@ final class ScriptEngine {
     }
 
     private func sha1hex() -> Int32 {
-        guard lua.top == 1, let bytes = lua.bytes(at: 1) else { return raise("wrong number of arguments") }
-        lua.push(SHA1.hex(bytes))
+        guard lua.top == 1 else { return raise("wrong number of arguments") }
+        // What is not a string or number hashes as the empty string, as Redis.
+        lua.push(SHA1.hex(lua.type(at: 1) == LUA_TSTRING || lua.type(at: 1) == LUA_TNUMBER ? Array(lua.bytes(at: 1)!) : []))
+        return 1
+    }
+
+    /// redis.acl_check_cmd: Shoal has one user who may run everything, so any known command with a valid
+    /// argument count is allowed.
+    private func aclCheck() -> Int32 {
+        guard lua.top > 0 else { return fail("ERR Please specify at least one argument for this redis lib call", raising: true) }
+        guard let name = lua.bytes(at: 1), let command = server.commands.lookup(name) else {
+            return fail("ERR Invalid command passed to redis.acl_check_cmd()", raising: true)
+        }
+        _ = command
+        lua.push(true)
         return 1
     }
 
@@ -420,10 +483,14 @@ final class ScriptEngine {
         return 0
     }
 
+    /// redis.set_repl: Shoal does not replicate; the flags are checked as Redis checks them (its text for a
+    /// wrong argument count included).
     private func setReplication() -> Int32 {
-        guard lua.top == 1 else { return raise("redis.set_repl() requires one argument.") }
+        guard lua.top == 1 else { return raise("redis.set_repl() requires two arguments.") }
         let flags = Int(lua.number(at: 1))
-        guard (0...3).contains(flags) else { return raise("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.") }
+        guard (0...3).contains(flags) else {
+            return raise("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+        }
         return 0
     }
 
@@ -445,14 +512,14 @@ final class ScriptEngine {
         case 0: lua.push(fraction)
         case 1:
             let upper = lua.number(at: 1)
-            guard upper >= 1 else { return raise("bad argument #1 to 'random' (interval is empty)") }
+            guard upper >= 1 else { return raiseWithPosition("bad argument #1 to 'random' (interval is empty)") }
             lua.push((fraction * upper).rounded(.down) + 1)
         case 2:
             let lower = lua.number(at: 1)
             let upper = lua.number(at: 2)
-            guard lower <= upper else { return raise("bad argument #2 to 'random' (interval is empty)") }
+            guard lower <= upper else { return raiseWithPosition("bad argument #2 to 'random' (interval is empty)") }
             lua.push((fraction * (upper - lower + 1)).rounded(.down) + lower)
-        default: return raise("wrong number of arguments")
+        default: return raiseWithPosition("wrong number of arguments")
         }
         return 1
     }
@@ -477,7 +544,7 @@ final class ScriptEngine {
         lua_insert(lua.state, handler - 1 - argumentCount)
         shoal_lua_set_memory_limit(lua.state, settings.luaMemoryLimit)
         shoal_lua_set_check(lua.state, { ScriptEngine.of($0).checkRunning() }, checkEvery)
-        let status = shoal_lua_pcall(lua.state, argumentCount, 1, handler - 1 - argumentCount)
+        let status = protectedCall(argumentCount, 1, handler: handler - 1 - argumentCount)
         shoal_lua_set_check(lua.state, nil, 0)
         shoal_lua_set_memory_limit(lua.state, 0)
         self.run = nil
@@ -485,7 +552,7 @@ final class ScriptEngine {
         defer { lua.top = 0 }
         if run.restartWithEverything { return false }
         if status == 0 {
-            lua.writeReply(at: lua.top, to: &run.caller.out)
+            lua.writeReply(at: lua.top, to: &run.caller.out, scriptResp3: client.protocolVersion == 3)
         } else {
             run.caller.out.error(scriptErrorText(status: status, run: run))
         }
@@ -603,7 +670,7 @@ final class ScriptEngine {
         let handler = pushErrorHandler()
         lua.getField("shoal_library_environment", in: Lua.registry)
         lua.push { ScriptEngine.of($0).registerFunction() }
-        guard shoal_lua_pcall(lua.state, 1, 2, handler) == 0 else { return .failure(.run(errorText(at: lua.top))) }
+        guard protectedCall(1, 2, handler: handler) == 0 else { return .failure(.run(errorText(at: lua.top))) }
         let environment = lua.top - 1
         let finishLoading = lua.top
         let status = compile(code, name: "@user_function")
@@ -613,13 +680,13 @@ final class ScriptEngine {
         shoal_lua_set_memory_limit(lua.state, client.settings.current.luaMemoryLimit)
         shoal_lua_set_check(lua.state, { ScriptEngine.of($0).checkLoading() }, checkEvery)
         loadStarted = monotonicNanoseconds()
-        let result = shoal_lua_pcall(lua.state, 0, 0, handler)
+        let result = protectedCall(0, 0, handler: handler)
         shoal_lua_set_check(lua.state, nil, 0)
         shoal_lua_set_memory_limit(lua.state, 0)
         guard result == 0 else { return .failure(.run(errorText(at: lua.top))) }
         guard let functions = registering, !functions.isEmpty else { return .failure(.noFunctions) }
         lua.pushValue(finishLoading)
-        _ = shoal_lua_pcall(lua.state, 0, 0, 0)
+        _ = protectedCall(0, 0, handler: 0)
         return .success(functions.map { RegisteredFunction(name: $0.name, library: library, flags: $0.flags) })
     }
 
@@ -669,18 +736,19 @@ final class ScriptEngine {
                 case "flags":
                     guard kind == LUA_TTABLE else { return raise("flags argument to redis.register_function must be a table representing function flags") }
                     lua.getField("flags", in: 1)
+                    let table = lua.top
                     var index: Int32 = 1
                     while true {
-                        lua.getIndex(index, in: -1)
-                        defer { lua.pop() }
+                        lua.getIndex(index, in: table)
                         if lua.type(at: -1) == LUA_TNIL { break }
                         guard lua.type(at: -1) == LUA_TSTRING, let text = lua.string(at: -1),
                             let flag = ScriptFlags.names.first(where: { $0.0 == text })?.1
                         else { return raise("unknown flag given") }
                         flags.insert(flag)
+                        lua.pop()
                         index += 1
                     }
-                    lua.pop()
+                    lua.top = table - 1
                 default:
                     return raise("unknown argument given to redis.register_function")
                 }
