@@ -547,6 +547,10 @@ final class ScriptEngine {
         let status = protectedCall(argumentCount, 1, handler: handler - 1 - argumentCount)
         shoal_lua_set_check(lua.state, nil, 0)
         shoal_lua_set_memory_limit(lua.state, 0)
+        // What a big script left is garbage now: collect it before the next script meets the bound.
+        if settings.luaMemoryLimit > 0 && shoal_lua_memory(lua.state) > settings.luaMemoryLimit / 2 {
+            lua_gc(lua.state, LUA_GCCOLLECT, 0)
+        }
         self.run = nil
         if let busy = run.busy { server.scripting.endBusy(busy) }
         defer { lua.top = 0 }
