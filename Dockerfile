@@ -6,6 +6,7 @@
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends liblz4-dev=1.9.4-1 pkg-config=1.8.1-1 \
+        liblua5.1-0-dev=5.1.5-9 lua-cjson-dev=2.1.0+dfsg-2.2 lua-bitop-dev=1.0.2-7 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -19,7 +20,8 @@ RUN swift package resolve \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends liblz4-1=1.9.4-1 \
+    && apt-get install -y --no-install-recommends liblz4-1=1.9.4-1 liblua5.1-0=5.1.5-9 lua-cjson=2.1.0+dfsg-2.2 \
+        lua-bitop=1.0.2-7 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 shoal \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home --shell /usr/sbin/nologin shoal \

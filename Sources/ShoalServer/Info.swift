@@ -87,6 +87,7 @@ extension ServerState {
             let dataset = keyspace.usedBytes
             let allocated = allocatorInUse()
             let system = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+            let lua = scripting.memoryReport
             let clientBuffers = clients.all.reduce(0) {
                 $0 + $1.queryBuffer.load(ordering: .relaxed) + $1.queryBufferFree.load(ordering: .relaxed)
                     + $1.outputCapacity.load(ordering: .relaxed)
@@ -103,12 +104,15 @@ extension ServerState {
                  formatRatio(used > memoryBaseline ? Double(dataset) * 100 / Double(used - memoryBaseline) : 0) + "%"),
                 ("allocator_allocated", String(allocated)), ("used_memory_allocator", String(allocated)),
                 ("total_system_memory", String(system)), ("total_system_memory_human", humanBytes(system)),
-                // No scripting engine yet: nothing is spent on it.
-                ("used_memory_lua", "0"), ("used_memory_vm_eval", "0"), ("used_memory_lua_human", "0B"),
-                ("used_memory_scripts_eval", "0"), ("number_of_cached_scripts", "0"), ("number_of_functions", "0"),
-                ("number_of_libraries", "0"), ("used_memory_vm_functions", "0"), ("used_memory_vm_total", "0"),
-                ("used_memory_vm_total_human", "0B"), ("used_memory_functions", "0"), ("used_memory_scripts", "0"),
-                ("used_memory_scripts_human", "0B"),
+                // One Lua heap per event loop runs both EVAL scripts and functions: it is reported as the eval VM.
+                ("used_memory_lua", String(lua.lua)), ("used_memory_vm_eval", String(lua.lua)),
+                ("used_memory_lua_human", humanBytes(lua.lua)), ("used_memory_scripts_eval", String(lua.scriptBytes)),
+                ("number_of_cached_scripts", String(lua.scripts)), ("number_of_functions", String(lua.functions)),
+                ("number_of_libraries", String(lua.libraries)), ("used_memory_vm_functions", "0"),
+                ("used_memory_vm_total", String(lua.lua)), ("used_memory_vm_total_human", humanBytes(lua.lua)),
+                ("used_memory_functions", String(lua.libraryBytes)),
+                ("used_memory_scripts", String(lua.scriptBytes + lua.libraryBytes)),
+                ("used_memory_scripts_human", humanBytes(lua.scriptBytes + lua.libraryBytes)),
                 ("maxmemory", String(config.maxmemory)), ("maxmemory_human", humanBytes(config.maxmemory)),
                 ("maxmemory_policy", config.maxmemoryPolicy),
                 ("mem_fragmentation_ratio", used > 0 ? formatRatio(Double(rss) / Double(used)) : "0.00"),

@@ -196,6 +196,15 @@ final class ScriptEngine {
     /// Functions this engine has loaded (name → flags); their callbacks are in the registry.
     private(set) var loadedFunctions: [String: RegisteredFunction] = [:]
     private var arguments: [UInt8] = []
+    /// The heap size this engine last added to `Scripting.luaMemory`.
+    private var reportedMemory = 0
+
+    /// Brings `Scripting.luaMemory` up to date with this engine's heap.
+    func reportMemory() {
+        let now = shoal_lua_memory(main.state)
+        server.scripting.luaMemory.wrappingAdd(now - reportedMemory, ordering: .relaxed)
+        reportedMemory = now
+    }
     private var spans: [ArgSpan] = []
 
     init(server: ServerState, stats: LoopStats) {
@@ -211,7 +220,10 @@ final class ScriptEngine {
         installLibrary()
     }
 
-    deinit { shoal_lua_close(main.state) }
+    deinit {
+        server.scripting.luaMemory.wrappingAdd(-reportedMemory, ordering: .relaxed)
+        shoal_lua_close(main.state)
+    }
 
     /// The engine a host function or hook was called for, working on the calling thread's stack.
     static func of(_ state: OpaquePointer?) -> ScriptEngine {
@@ -562,6 +574,7 @@ final class ScriptEngine {
         }
         // What the script's commands left to do once no shard is held runs after the caller's command.
         client.runDeferredWork()
+        reportMemory()
         return true
     }
 
@@ -691,6 +704,7 @@ final class ScriptEngine {
         guard let functions = registering, !functions.isEmpty else { return .failure(.noFunctions) }
         lua.pushValue(finishLoading)
         _ = protectedCall(0, 0, handler: 0)
+        reportMemory()
         return .success(functions.map { RegisteredFunction(name: $0.name, library: library, flags: $0.flags) })
     }
 

@@ -105,6 +105,8 @@ public final class Scripting: Sendable {
     private let pool = Locked<[ScriptEngine]>([])
     /// Scripts and functions run (FUNCTION STATS, INFO).
     let scriptsRun = Atomic<Int>(0)
+    /// Bytes every engine's Lua heap holds, as each last reported it (INFO's used_memory_lua).
+    let luaMemory = Atomic<Int>(0)
 
     init(loops: Int) { slots = (0..<loops).map { _ in EngineSlot() } }
 
@@ -140,6 +142,16 @@ public final class Scripting: Sendable {
     func hasScript(_ sha: String) -> Bool { scripts.withLock { $0[sha] != nil } }
 
     var scriptCount: Int { scripts.withLock { $0.count } }
+
+    /// INFO memory's scripting fields: Lua heaps, cached script bodies, function libraries.
+    var memoryReport: (lua: Int, scripts: Int, scriptBytes: Int, functions: Int, libraries: Int, libraryBytes: Int) {
+        let (scripts, scriptBytes) = self.scripts.withLock { ($0.count, $0.values.reduce(0) { $0 + $1.count }) }
+        let all = libraries.withLock { $0.all }
+        return (
+            luaMemory.load(ordering: .relaxed), scripts, scriptBytes, all.reduce(0) { $0 + $1.functions.count },
+            all.count, all.reduce(0) { $0 + $1.code.count }
+        )
+    }
 
     func flushScripts() {
         scripts.withLock { $0 = [:] }
