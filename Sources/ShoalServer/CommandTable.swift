@@ -86,6 +86,9 @@ public final class Command: @unchecked Sendable {
     public internal(set) var fullName: String
     /// Index into the per-loop stats arrays.
     public internal(set) var statsIndex = 0
+    /// It reaches more than its key arguments (whole databases, another database, SORT's patterns): see
+    /// `TransactionPlan.reachesBeyondItsKeys`.
+    internal(set) var reachesBeyondItsKeys = false
 
     public init(
         _ name: String, arity: Int, flags: CommandFlags = [], keys: (first: Int, last: Int, step: Int) = (0, 0, 0),
@@ -206,10 +209,12 @@ public final class CommandTable: Sendable {
         var commands: [Command] = []
         for command in definitions {
             command.statsIndex = flattened.count
+            command.reachesBeyondItsKeys = TransactionPlan.reachesBeyondItsKeys.contains(command.name)
             flattened.append(command)
             for sub in command.subcommands {
                 sub.fullName = "\(command.name)|\(sub.name)"
                 sub.statsIndex = flattened.count
+                sub.reachesBeyondItsKeys = TransactionPlan.reachesBeyondItsKeys.contains(sub.fullName)
                 flattened.append(sub)
             }
             commands.append(command)

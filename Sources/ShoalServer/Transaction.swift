@@ -119,6 +119,15 @@ struct TransactionPlan {
     }
 }
 
+extension TransactionPlan {
+    /// The commands the plan does not take from their key positions alone (the cases of its switch).
+    static let reachesBeyondItsKeys: Set<String> = [
+        "select", "move", "copy", "sort", "sort_ro", "georadius", "georadiusbymember", "flushdb", "dbsize", "keys",
+        "scan", "randomkey", "flushall", "swapdb", "info", "save", "config|resetstat", "eval", "evalsha", "eval_ro",
+        "evalsha_ro", "fcall", "fcall_ro",
+    ]
+}
+
 extension Arguments {
     /// Whether a SORT names BY or GET patterns (which read keys no argument names).
     var hasSortPattern: Bool { (2..<max(2, count)).contains { matches($0, "BY") || matches($0, "GET") } }

@@ -10,25 +10,27 @@ import ShoalStore
 // different loops. A command reaching a key the script did not declare is refused, or, with
 // `lua-undeclared-keys lock-all`, such scripts run with every shard held.
 
-/// A script invocation's keys and arguments, as EVAL and FCALL give them after `numkeys`.
+/// A script invocation: what runs, and its keys and arguments as EVAL and FCALL give them after `numkeys`
+/// (views into the request, valid while the command runs).
 struct ScriptCall {
     let name: String
-    let keys: [[UInt8]]
-    let arguments: [[UInt8]]
+    let args: Arguments
+    /// Positions in `args` of the declared keys; the script's arguments follow them.
+    let keys: Range<Int>
     let flags: ScriptFlags
     let readOnly: Bool
     let isFunction: Bool
 
-    /// `numkeys` at position 2, keys then arguments after it; Redis's errors for a bad count.
-    static func parseKeys(_ args: Arguments) throws(CommandError) -> (keys: [[UInt8]], arguments: [[UInt8]]) {
+    var arguments: Range<Int> { keys.upperBound..<args.count }
+
+    /// The key positions after `numkeys` (position 2); Redis's errors for a bad count.
+    static func keyPositions(_ args: Arguments) throws(CommandError) -> Range<Int> {
         guard let count = parseInt64(args[2]) else { throw .notInteger }
         guard count <= Int64(args.count - 3) else {
             throw CommandError("ERR Number of keys can't be greater than number of args")
         }
         guard count >= 0 else { throw CommandError("ERR Number of keys can't be negative") }
-        let keys = (3..<(3 + Int(count))).map { args.bytes($0) }
-        let arguments = ((3 + Int(count))..<args.count).map { args.bytes($0) }
-        return (keys, arguments)
+        return 3..<(3 + Int(count))
     }
 }
 
@@ -55,18 +57,19 @@ extension ServerState {
         {
             throw .outOfMemory
         }
-        let everyShard = keyspace.allShardIDs(databases: 0..<keyspace.databaseCount)
-        let declaredShards = keyspace.shardIDs(database: database, hashes: call.keys.map { Key($0).hash })
-        var everything: Bool
-        if ctx.store.isHeld {
+        var declaredShards: [ShardID] = []
+        declaredShards.reserveCapacity(call.keys.count)
+        for index in call.keys {
+            declaredShards.append(ShardID(database: database, shard: keyspace.shardIndex(for: call.args.key(index).hash)))
+        }
+        var everything = false
+        if settings.scriptsMayLockAll {
             // Inside EXEC the transaction holds what its plan named (every shard, for scripts under lock-all).
-            everything = settings.scriptsMayLockAll && ctx.store.holds(everyShard)
-        } else {
-            everything = settings.scriptsMayLockAll && scripting.needsEverything(call.name)
+            everything = ctx.store.isHeld ? ctx.store.holds(everyShard()) : scripting.needsEverything(call.name)
         }
         bump(scripting.scriptsRun)
         while true {
-            let outcome = ctx.store.withShards(everything ? everyShard : declaredShards, exclusive: !call.readOnly) {
+            let outcome = ctx.store.withShards(everything ? everyShard() : declaredShards, exclusive: !call.readOnly) {
                 group in
                 scripting.withEngine(self, for: ctx.client) { engine -> ScriptOutcome in
                     if let error = push(engine) {
@@ -74,11 +77,11 @@ extension ServerState {
                         return .finished(strayed: false)
                     }
                     let run = ScriptRun(
-                        caller: ctx.client, group: group, database: database, declared: call.keys,
+                        caller: ctx.client, group: group, database: database, args: call.args, declared: call.keys,
                         readOnly: call.readOnly, flags: call.flags, holdsEverything: everything,
                         mayRestart: settings.scriptsMayLockAll && !ctx.store.isHeld, now: ctx.now,
                         isFunction: call.isFunction, name: call.name)
-                    return engine.execute(run, keys: call.keys, arguments: call.arguments)
+                    return engine.execute(run, call)
                 }
             }
             switch outcome {
@@ -93,18 +96,26 @@ extension ServerState {
         }
     }
 
+    private func everyShard() -> [ShardID] {
+        var ids: [ShardID] = []
+        for database in 0..<keyspace.databaseCount {
+            for shard in 0..<keyspace.shardsPerDatabase { ids.append(ShardID(database: database, shard: shard)) }
+        }
+        return ids
+    }
+
     /// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO.
     func eval(_ ctx: CommandContext, bySHA: Bool, readOnly: Bool) throws(CommandError) {
         let sha: String
         let body: [UInt8]
         let noScript = CommandError("NOSCRIPT No matching script. Please use EVAL.")
         if bySHA {
-            sha = ctx.args.string(1).lowercased()
+            sha = ctx.args[1].contains { $0 >= 65 && $0 <= 90 } ? ctx.args.string(1).lowercased() : ctx.args.string(1)
             guard sha.utf8.count == 40 else { throw noScript }
         } else {
             sha = SHA1.hex(ctx.args[1])
         }
-        let (keys, arguments) = try ScriptCall.parseKeys(ctx.args)
+        let keys = try ScriptCall.keyPositions(ctx.args)
         if bySHA {
             guard let cached = scripting.script(sha) else { throw noScript }
             body = cached
@@ -116,8 +127,8 @@ extension ServerState {
             throw CommandError("ERR Can not execute a script with write flag using *_ro command.")
         }
         let call = ScriptCall(
-            name: sha, keys: keys, arguments: arguments, flags: flags,
-            readOnly: readOnly || flags.contains(.noWrites), isFunction: false)
+            name: sha, args: ctx.args, keys: keys, flags: flags, readOnly: readOnly || flags.contains(.noWrites),
+            isFunction: false)
         let generation = scripting.scriptsGeneration.load(ordering: .relaxed)
         try runScript(ctx, call) { engine in
             if let error = engine.pushScript(sha: sha, body: body, generation: generation) {
@@ -135,12 +146,12 @@ extension ServerState {
         let libraries = scripting.libraries.withLock { $0 }
         guard let function = libraries.function(name) else { throw CommandError("ERR Function not found") }
         guard parseInt64(ctx.args[2]) != nil else { throw CommandError("ERR Bad number of keys provided") }
-        let (keys, arguments) = try ScriptCall.parseKeys(ctx.args)
+        let keys = try ScriptCall.keyPositions(ctx.args)
         if readOnly && !function.flags.contains(.noWrites) {
             throw CommandError("ERR Can not execute a script with write flag using *_ro command.")
         }
         let call = ScriptCall(
-            name: function.name, keys: keys, arguments: arguments, flags: function.flags.union(.shebang),
+            name: function.name, args: ctx.args, keys: keys, flags: function.flags.union(.shebang),
             readOnly: readOnly || function.flags.contains(.noWrites), isFunction: true)
         try runScript(ctx, call) { engine in
             engine.pushFunction(name, libraries: libraries) == nil ? "ERR Function not found" : nil
@@ -173,16 +184,16 @@ extension ServerState {
 
 extension ScriptEngine {
     /// Runs the EVAL script or function pushed on the stack with KEYS and ARGV.
-    func execute(_ run: ScriptRun, keys: [[UInt8]], arguments: [[UInt8]]) -> ScriptOutcome {
-        func pushTable(_ items: [[UInt8]]) {
-            lua.newTable(array: Int32(clamping: items.count))
-            for (index, item) in items.enumerated() {
-                lua.push(item)
+    func execute(_ run: ScriptRun, _ call: ScriptCall) -> ScriptOutcome {
+        func pushTable(_ positions: Range<Int>) {
+            lua.newTable(array: Int32(clamping: positions.count))
+            for (index, position) in positions.enumerated() {
+                lua.push(call.args[position])
                 lua.setIndex(Int32(clamping: index + 1), in: -2)
             }
         }
-        pushTable(keys)
-        pushTable(arguments)
+        pushTable(call.keys)
+        pushTable(call.arguments)
         if !run.isFunction {
             // EVAL scripts read them as globals.
             pushGlobals()

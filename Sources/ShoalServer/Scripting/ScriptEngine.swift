@@ -4,6 +4,10 @@ import RESP
 import ShoalPosix
 import ShoalStore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 // One Lua interpreter per event loop (a lua_State is not thread-safe; loops never share one), with the
 // sandbox and the `redis` library Redis gives scripts. A script runs inside the shards its caller locked for
 // it (`ScriptRun.group`): every `redis.call` goes through the ordinary dispatcher with a pre-locked `Store`,
@@ -34,7 +38,9 @@ final class ScriptRun {
     let group: ShardGroup
     /// The caller's database, where the declared keys are.
     let database: Int
-    let declared: [[UInt8]]
+    /// The request, and the positions of the keys the script declared in it.
+    let args: Arguments
+    let declared: Range<Int>
     /// EVAL_RO, FCALL_RO, or a script flagged no-writes: write commands are refused.
     let readOnly: Bool
     let flags: ScriptFlags
@@ -56,7 +62,7 @@ final class ScriptRun {
     var restartWithEverything = false
 
     init(
-        caller: ClientSession, group: ShardGroup, database: Int, declared: [[UInt8]], readOnly: Bool,
+        caller: ClientSession, group: ShardGroup, database: Int, args: Arguments, declared: Range<Int>, readOnly: Bool,
         flags: ScriptFlags, holdsEverything: Bool, mayRestart: Bool, now: Milliseconds, isFunction: Bool,
         name: String
     ) {
@@ -64,6 +70,7 @@ final class ScriptRun {
         self.caller = caller
         self.group = group
         self.database = database
+        self.args = args
         self.declared = declared
         self.readOnly = readOnly
         self.flags = flags
@@ -74,7 +81,11 @@ final class ScriptRun {
     }
 
     func declares(_ key: UnsafeRawBufferPointer) -> Bool {
-        declared.contains { $0.withUnsafeBytes { $0.elementsEqual(key) } }
+        declared.contains { index in
+            let declaredKey = args[index]
+            return declaredKey.count == key.count
+                && (key.count == 0 || memcmp(declaredKey.baseAddress!, key.baseAddress!, key.count) == 0)
+        }
     }
 }
 
@@ -185,17 +196,18 @@ final class ScriptEngine {
     let main: Lua
     /// The state Lua is calling in with now: `main`, or a coroutine's thread (a host function works on the
     /// stack of the thread that called it). Set on every entry from Lua, back to `main` after every call into it.
-    private(set) var lua: Lua
+    @exclusivity(unchecked) private(set) var lua: Lua
     unowned(unsafe) let server: ServerState
     /// The client every `redis.call` runs on (Redis's Lua client).
     let client: ClientSession
+    // The engine belongs to one thread; these are touched on every redis.call: no dynamic exclusivity checks.
     /// The script running now, if any.
-    private(set) var run: ScriptRun?
+    @exclusivity(unchecked) private(set) var run: ScriptRun?
     private var scriptsGeneration = -1
     private var functionsGeneration = -1
     /// Functions this engine has loaded (name → flags); their callbacks are in the registry.
     private(set) var loadedFunctions: [String: RegisteredFunction] = [:]
-    private var arguments: [UInt8] = []
+    @exclusivity(unchecked) private var arguments: [UInt8] = []
     /// The heap size this engine last added to `Scripting.luaMemory`.
     private var reportedMemory = 0
 
@@ -205,7 +217,7 @@ final class ScriptEngine {
         server.scripting.luaMemory.wrappingAdd(now - reportedMemory, ordering: .relaxed)
         reportedMemory = now
     }
-    private var spans: [ArgSpan] = []
+    @exclusivity(unchecked) private var spans: [ArgSpan] = []
 
     init(server: ServerState, stats: LoopStats) {
         self.server = server
@@ -287,9 +299,9 @@ final class ScriptEngine {
         lua.setField("randomseed", in: -2)
         lua.pop()
         lua.newTable()
-        lua.setField("shoal_scripts", in: Lua.registry)
+        store(in: Slot.scripts)
         lua.newTable()
-        lua.setField("shoal_functions", in: Lua.registry)
+        store(in: Slot.functions)
         var code = sandbox
         let status = code.withUTF8 { utf8 in
             utf8.withMemoryRebound(to: CChar.self) { shoal_lua_load(lua.state, $0.baseAddress, $0.count, "@sandbox") }
@@ -297,20 +309,39 @@ final class ScriptEngine {
         guard status == 0, shoal_lua_pcall(lua.state, 0, 2, 0) == 0 else {
             fatalError("Lua: the sandbox did not load: \(lua.string(at: -1) ?? "")")
         }
-        lua.setField("shoal_globals", in: Lua.registry)
-        lua.setField("shoal_library_environment", in: Lua.registry)
+        lua.getField("__redis__err__handler", in: -1)
+        store(in: Slot.errorHandler)
+        store(in: Slot.globals)
+        store(in: Slot.libraryEnvironment)
     }
 
     /// Pushes the globals table behind the read-only proxy scripts see (KEYS and ARGV are set in it).
-    func pushGlobals() { lua.getField("shoal_globals", in: Lua.registry) }
+    func pushGlobals() { load(Slot.globals) }
 
     /// Pushes the message handler every script and library runs under; returns its stack index.
     private func pushErrorHandler() -> Int32 {
-        pushGlobals()
-        lua.getField("__redis__err__handler", in: -1)
-        lua_remove(lua.state, -2)
+        load(Slot.errorHandler)
         return lua.top
     }
+
+    /// Registry slots (integer keys from luaL_ref: no string to hash on every script).
+    private enum Slot {
+        static let count = 5
+        static let scripts = 0, functions = 1, globals = 2, libraryEnvironment = 3, errorHandler = 4
+    }
+
+    private var slots: [Int32] = []
+
+    /// Pops the top value into registry slot `slot`.
+    private func store(in slot: Int) {
+        while slots.count < Slot.count {
+            lua.push(false)
+            slots.append(luaL_ref(lua.state, Lua.registry))
+        }
+        lua_rawseti(lua.state, Lua.registry, slots[slot])
+    }
+
+    private func load(_ slot: Int) { lua_rawgeti(lua.state, Lua.registry, slots[slot]) }
 
     /// The error value for a failed `redis.call`: a table `{err = text}`, raised or returned.
     private func fail(_ text: String, raising: Bool) -> Int32 {
@@ -425,6 +456,9 @@ final class ScriptEngine {
         for index in command.keyIndices(args) where client.database != run.database || !run.declares(args[index]) {
             return args.string(index)
         }
+        // Most commands reach exactly their keys; the few that reach more (whole databases, another database,
+        // SORT's patterns) are planned as EXEC plans them.
+        guard command.reachesBeyondItsKeys else { return nil }
         let plan = TransactionPlan(
             queue: [QueuedCommand(command, args)], database: client.database, watched: [], keyspace: server.keyspace)
         if plan.ids.allSatisfy({ run.group.holds($0) }) { return nil }
@@ -621,10 +655,10 @@ final class ScriptEngine {
     func pushScript(sha: String, body: [UInt8], generation: Int) -> String? {
         if generation != scriptsGeneration {
             lua.newTable()
-            lua.setField("shoal_scripts", in: Lua.registry)
+            store(in: Slot.scripts)
             scriptsGeneration = generation
         }
-        lua.getField("shoal_scripts", in: Lua.registry)
+        load(Slot.scripts)
         lua.getField(sha, in: -1)
         if lua.type(at: -1) == LUA_TFUNCTION {
             lua_remove(lua.state, -2)
@@ -659,7 +693,7 @@ final class ScriptEngine {
         if libraries.generation != functionsGeneration {
             loadedFunctions = [:]
             lua.newTable()
-            lua.setField("shoal_functions", in: Lua.registry)
+            store(in: Slot.functions)
             for library in libraries.all {
                 // Already validated by FUNCTION LOAD: this loads the same code into this engine.
                 if case .success(let functions) = load(library: library.name, code: library.code) {
@@ -669,7 +703,7 @@ final class ScriptEngine {
             functionsGeneration = libraries.generation
         }
         guard let function = loadedFunctions[name.lowercased()] else { return nil }
-        lua.getField("shoal_functions", in: Lua.registry)
+        load(Slot.functions)
         lua.getField(name.lowercased(), in: -1)
         lua_remove(lua.state, -2)
         return function
@@ -685,7 +719,7 @@ final class ScriptEngine {
             lua.top = base
         }
         let handler = pushErrorHandler()
-        lua.getField("shoal_library_environment", in: Lua.registry)
+        load(Slot.libraryEnvironment)
         lua.push { ScriptEngine.of($0).registerFunction() }
         guard protectedCall(1, 2, handler: handler) == 0 else { return .failure(.run(errorText(at: lua.top))) }
         let environment = lua.top - 1
@@ -797,7 +831,7 @@ final class ScriptEngine {
             return raise("Function already exists in the library")
         }
         registering!.append(RegisteredFunction(name: name, library: "", flags: flags))
-        lua.getField("shoal_functions", in: Lua.registry)
+        load(Slot.functions)
         lua.pushValue(callback)
         lua.setField(name.lowercased(), in: -2)
         return 0
