@@ -315,20 +315,27 @@ private func libraryName(_ code: [UInt8]) throws(CommandError) -> String {
 }
 
 extension ServerState {
-    /// Validates a library (its code runs once, registering its functions) and adds it; the library's name.
-    func loadLibrary(_ code: [UInt8], replace: Bool, client: ClientSession) throws(CommandError) -> String {
+    /// Runs a library's code once in an engine (registering its functions there only): the library, or
+    /// Redis's error for its code.
+    func validateLibrary(_ code: [UInt8], client: ClientSession) throws(CommandError) -> FunctionLibrary {
         let name = try libraryName(code)
         let loaded = scripting.withEngine(self, for: client) { engine in
             defer { engine.invalidateFunctions() }
             return engine.load(library: name, code: code)
         }
-        let functions: [RegisteredFunction]
         switch loaded {
-        case .success(let registered): functions = registered
+        case .success(let functions): return FunctionLibrary(name: name, code: code, functions: functions)
         case .failure(.compile(let message)): throw CommandError("ERR Error compiling function: \(message)")
         case .failure(.run(let message)): throw CommandError("ERR Error registering functions: \(message.replacingNewlines())")
         case .failure(.noFunctions): throw CommandError("ERR No functions registered")
         }
+    }
+
+    /// Validates a library (its code runs once, registering its functions) and adds it; the library's name.
+    func loadLibrary(_ code: [UInt8], replace: Bool, client: ClientSession) throws(CommandError) -> String {
+        let library = try validateLibrary(code, client: client)
+        let name = library.name
+        let functions = library.functions
         return try scripting.libraries.withLock { libraries throws(CommandError) -> String in
             if libraries.byName[name] != nil && !replace {
                 throw CommandError("ERR Library '\(name)' already exists")
@@ -467,15 +474,7 @@ private func functionRestore(_ ctx: CommandContext) throws(CommandError) {
     // Validate every library first (each runs once in an engine), then apply the policy in one step.
     let server = ctx.server
     var restored: [FunctionLibrary] = []
-    for code in codes {
-        let name = try libraryName(code)
-        let loaded = server.scripting.withEngine(server, for: ctx.client) { engine in
-            defer { engine.invalidateFunctions() }
-            return engine.load(library: name, code: code)
-        }
-        guard case .success(let functions) = loaded else { throw CommandError("ERR Error registering functions") }
-        restored.append(FunctionLibrary(name: name, code: code, functions: functions))
-    }
+    for code in codes { restored.append(try server.validateLibrary(code, client: ctx.client)) }
     try server.scripting.libraries.withLock { libraries throws(CommandError) in
         var next = libraries
         if policy == "FLUSH" { next.removeAll() }
