@@ -89,107 +89,8 @@ final class ScriptRun {
     }
 }
 
-/// The sandbox, run once per engine (Shoal's own Lua, after what Redis 7.0 gives scripts): globals and the
-/// libraries are read-only, reading a missing global is an error, `pcall` hands back a raised error table's
-/// text, and `__redis__err__handler` (every script's message handler) records where an error was raised. It
-/// returns the factory of FUNCTION libraries' environments.
-private let sandbox = """
-    local G = _G
-    local rawget, rawset_, error, tostring, type, setmetatable_, ipairs, pcall_, setfenv =
-        rawget, rawset, error, tostring, type, setmetatable, ipairs, pcall, setfenv
-    local getinfo = debug.getinfo
-    local function readonly() error("Attempt to modify a readonly table", 2) end
-    local function missing(_, name) error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2) end
-    local redis = rawget(G, "redis")
-    -- Library tables and the globals themselves are read through proxies that refuse writes (Redis 7 makes
-    -- them read-only in its own Lua; stock Lua 5.1 needs a proxy, as assigning an existing key never reaches
-    -- __newindex). `real[proxy]` is what a proxy stands for.
-    local real = {}
-    for _, name in ipairs({"redis", "string", "math", "table", "coroutine", "cjson", "bit", "struct", "cmsgpack"}) do
-        local proxy = setmetatable_({}, {__index = rawget(G, name), __newindex = readonly, __metatable = false})
-        real[proxy] = rawget(G, name)
-        rawset_(G, name, proxy)
-    end
-    rawset_(G, "debug", nil)
-    rawset_(G, "getfenv", nil)
-    rawset_(G, "setfenv", nil)
-    rawset_(G, "rawset", function(t, k, v)
-        if real[t] then error("Attempt to modify a readonly table", 0) end
-        return rawset_(t, k, v)
-    end)
-    rawset_(G, "setmetatable", function(t, m)
-        if real[t] then error("Attempt to modify a readonly table", 0) end
-        return setmetatable_(t, m)
-    end)
-    local function unwrap(ok, ...)
-        if not ok then
-            local e = ...
-            if type(e) == "table" and type(rawget(e, "err")) == "string" then return false, rawget(e, "err") end
-        end
-        return ok, ...
-    end
-    rawset_(G, "pcall", function(...) return unwrap(pcall_(...)) end)
-    rawset_(G, "__redis__err__handler", function(err)
-        -- Where the error was raised: the innermost frame that is neither C (error, redis.call) nor this sandbox.
-        local level = 2
-        local info = getinfo(level, "Sl")
-        while info and (info.what == "C" or info.source == "@sandbox") do
-            level = level + 1
-            info = getinfo(level, "Sl")
-        end
-        if type(err) ~= "table" then
-            err = {err = "ERR " .. tostring(err)}
-        elseif type(rawget(err, "err")) ~= "string" then
-            err = {err = "ERR the script raised a table without an err field"}
-        end
-        if info then
-            rawset_(err, "source", info.source)
-            rawset_(err, "line", info.currentline)
-        end
-        return err
-    end)
-    setmetatable_(G, {__index = missing})
-    local globals = setmetatable_({}, {__index = G, __newindex = readonly, __metatable = {}})
-    real[globals] = G
-    rawset_(G, "_G", globals)
-    -- Scripts compiled from now on see the proxy as their globals.
-    setfenv(0, globals)
-    local loadTimeNames = {
-        log = true, LOG_DEBUG = true, LOG_VERBOSE = true, LOG_NOTICE = true, LOG_WARNING = true,
-        REDIS_VERSION = true, REDIS_VERSION_NUM = true,
-    }
-    -- A FUNCTION library's environment: while its code loads, only redis.register_function, redis.log and the
-    -- constants exist; once loaded, its functions see what EVAL scripts see (without KEYS and ARGV).
-    return function(register)
-        local loading = true
-        local loadTime = setmetatable({}, {
-            __index = function(_, name)
-                if name == "register_function" then return register end
-                if loadTimeNames[name] then return redis[name] end
-                error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-            end,
-            __newindex = readonly, __metatable = false,
-        })
-        local environment = setmetatable({}, {
-            __index = function(_, name)
-                if loading then
-                    if name == "redis" then return loadTime end
-                    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-                end
-                local value = rawget(G, name)
-                if value == nil or name == "KEYS" or name == "ARGV" then
-                    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-                end
-                return value
-            end,
-            __newindex = readonly, __metatable = false,
-        })
-        return environment, function() loading = false end
-    end, G
-    """
-
 /// Lua instructions between two looks at the clock and at SCRIPT KILL (Redis's hook period).
-private let checkEvery: Int32 = 100_000
+let checkEvery: Int32 = 100_000
 
 final class ScriptEngine {
     /// The engine's own state.
@@ -204,9 +105,12 @@ final class ScriptEngine {
     /// The script running now, if any.
     @exclusivity(unchecked) private(set) var run: ScriptRun?
     private var scriptsGeneration = -1
-    private var functionsGeneration = -1
+    var functionsGeneration = -1
     /// Functions this engine has loaded (name → flags); their callbacks are in the registry.
-    private(set) var loadedFunctions: [String: RegisteredFunction] = [:]
+    var loadedFunctions: [String: RegisteredFunction] = [:]
+    /// While FUNCTION LOAD runs a library: the functions it registered so far, and when it started.
+    var registering: [RegisteredFunction]?
+    var loadStarted: Int64 = 0
     @exclusivity(unchecked) private var arguments: [UInt8] = []
     /// The heap size this engine last added to `Scripting.luaMemory`.
     private var reportedMemory = 0
@@ -245,7 +149,7 @@ final class ScriptEngine {
     }
 
     /// A protected call on the engine's own state.
-    private func protectedCall(_ arguments: Int32, _ results: Int32, handler: Int32) -> Int32 {
+    func protectedCall(_ arguments: Int32, _ results: Int32, handler: Int32) -> Int32 {
         let status = shoal_lua_pcall(main.state, arguments, results, handler)
         lua = main
         return status
@@ -302,7 +206,7 @@ final class ScriptEngine {
         store(in: Slot.scripts)
         lua.newTable()
         store(in: Slot.functions)
-        var code = sandbox
+        var code = luaSandbox
         let status = code.withUTF8 { utf8 in
             utf8.withMemoryRebound(to: CChar.self) { shoal_lua_load(lua.state, $0.baseAddress, $0.count, "@sandbox") }
         }
@@ -319,21 +223,21 @@ final class ScriptEngine {
     func pushGlobals() { load(Slot.globals) }
 
     /// Pushes the message handler every script and library runs under; returns its stack index.
-    private func pushErrorHandler() -> Int32 {
+    func pushErrorHandler() -> Int32 {
         load(Slot.errorHandler)
         return lua.top
     }
 
     /// Registry slots (integer keys from luaL_ref: no string to hash on every script).
-    private enum Slot {
+    enum Slot {
         static let count = 5
         static let scripts = 0, functions = 1, globals = 2, libraryEnvironment = 3, errorHandler = 4
     }
 
-    private var slots: [Int32] = []
+    private(set) var slots: [Int32] = []
 
     /// Pops the top value into registry slot `slot`.
-    private func store(in slot: Int) {
+    func store(in slot: Int) {
         while slots.count < Slot.count {
             lua.push(false)
             slots.append(luaL_ref(lua.state, Lua.registry))
@@ -341,10 +245,10 @@ final class ScriptEngine {
         lua_rawseti(lua.state, Lua.registry, slots[slot])
     }
 
-    private func load(_ slot: Int) { lua_rawgeti(lua.state, Lua.registry, slots[slot]) }
+    func load(_ slot: Int) { lua_rawgeti(lua.state, Lua.registry, slots[slot]) }
 
     /// The error value for a failed `redis.call`: a table `{err = text}`, raised or returned.
-    private func fail(_ text: String, raising: Bool) -> Int32 {
+    func fail(_ text: String, raising: Bool) -> Int32 {
         lua.newTable(fields: 2)
         lua.push(text)
         lua.setField("err", in: -2)
@@ -356,7 +260,7 @@ final class ScriptEngine {
     }
 
     /// A plain Lua error (a string), raised by the trampoline.
-    private func raise(_ text: String) -> Int32 {
+    func raise(_ text: String) -> Int32 {
         lua.push(text)
         return -1
     }
@@ -679,7 +583,7 @@ final class ScriptEngine {
 
     /// Compiles a script body or library (what follows its `#!` line, whose newline stays: line numbers are the
     /// body's) and pushes the chunk, or the error text; Lua's status.
-    private func compile(_ code: [UInt8], name: String) -> Int32 {
+    func compile(_ code: [UInt8], name: String) -> Int32 {
         code.withUnsafeBufferPointer { code in
             code.withMemoryRebound(to: CChar.self) { code in
                 let skip = shebangLength(code)
@@ -688,179 +592,10 @@ final class ScriptEngine {
         }
     }
 
-    /// Pushes the callback of function `name`, loading the libraries again if they changed; nil when unknown.
-    func pushFunction(_ name: String, libraries: FunctionLibraries) -> RegisteredFunction? {
-        if libraries.generation != functionsGeneration {
-            loadedFunctions = [:]
-            lua.newTable()
-            store(in: Slot.functions)
-            for library in libraries.all {
-                // Already validated by FUNCTION LOAD: this loads the same code into this engine.
-                if case .success(let functions) = load(library: library.name, code: library.code) {
-                    for function in functions { loadedFunctions[function.name.lowercased()] = function }
-                }
-            }
-            functionsGeneration = libraries.generation
-        }
-        guard let function = loadedFunctions[name.lowercased()] else { return nil }
-        load(Slot.functions)
-        lua.getField(name.lowercased(), in: -1)
-        lua_remove(lua.state, -2)
-        return function
-    }
-
-    /// Runs a library's code with `redis.register_function`, storing the functions it registers in this
-    /// engine's registry; their names and flags, or the error.
-    func load(library: String, code: [UInt8]) -> Result<[RegisteredFunction], FunctionLoadError> {
-        registering = []
-        let base = lua.top
-        defer {
-            registering = nil
-            lua.top = base
-        }
-        let handler = pushErrorHandler()
-        load(Slot.libraryEnvironment)
-        lua.push { ScriptEngine.of($0).registerFunction() }
-        guard protectedCall(1, 2, handler: handler) == 0 else { return .failure(.run(errorText(at: lua.top))) }
-        let environment = lua.top - 1
-        let finishLoading = lua.top
-        let status = compile(code, name: "@user_function")
-        guard status == 0 else { return .failure(.compile(lua.string(at: -1) ?? "error")) }
-        lua.pushValue(environment)
-        lua_setfenv(lua.state, -2)
-        shoal_lua_set_memory_limit(lua.state, client.settings.current.luaMemoryLimit)
-        shoal_lua_set_check(lua.state, { ScriptEngine.of($0).checkLoading() }, checkEvery)
-        loadStarted = monotonicNanoseconds()
-        let result = protectedCall(0, 0, handler: handler)
-        shoal_lua_set_check(lua.state, nil, 0)
-        shoal_lua_set_memory_limit(lua.state, 0)
-        guard result == 0 else { return .failure(.run(errorText(at: lua.top))) }
-        guard let functions = registering, !functions.isEmpty else { return .failure(.noFunctions) }
-        lua.pushValue(finishLoading)
-        _ = protectedCall(0, 0, handler: 0)
-        reportMemory()
-        return .success(functions.map { RegisteredFunction(name: $0.name, library: library, flags: $0.flags) })
-    }
-
-    /// The text of an error value the message handler made (`{err = ...}`), or of a plain one.
-    private func errorText(at index: Int32) -> String {
-        if lua.type(at: index) == LUA_TTABLE, let text = lua.stringField("err", of: index) { return text }
-        return "ERR " + (lua.string(at: index) ?? "unknown error")
-    }
-
-    private var registering: [RegisteredFunction]?
-    private var loadStarted: Int64 = 0
-
-    /// FUNCTION LOAD's code may not run forever either: past the threshold it is stopped.
-    private func checkLoading() -> Int32 {
-        let elapsed = (monotonicNanoseconds() - loadStarted) / 1_000_000
-        guard elapsed >= max(500, client.settings.current.busyReplyThreshold) else { return 0 }
-        lua.push("FUNCTION LOAD timeout")
-        return 1
-    }
-
-    /// `redis.register_function(name, callback)` or `redis.register_function{function_name=..., callback=...,
-    /// flags={...}, description=...}`.
-    private func registerFunction() -> Int32 {
-        guard registering != nil else { return raise("redis.register_function can only be called on FUNCTION LOAD command") }
-        var name: String?
-        var flags: ScriptFlags = []
-        let callback: Int32
-        if lua.top == 1 && lua.type(at: 1) == LUA_TTABLE {
-            var pairs: [(String, Int32)] = []
-            lua.pushNil()
-            while lua_next(lua.state, 1) != 0 {
-                guard lua.type(at: -2) == LUA_TSTRING, let key = lua.string(at: -2) else {
-                    return raise("named argument key given to redis.register_function is not a string")
-                }
-                pairs.append((key, lua.type(at: -1)))
-                lua.pop()
-            }
-            for (key, kind) in pairs {
-                switch key {
-                case "function_name":
-                    guard kind == LUA_TSTRING else { return raise("function_name argument given to redis.register_function must be a string") }
-                    name = lua.stringField("function_name", of: 1)
-                case "callback":
-                    guard kind == LUA_TFUNCTION else { return raise("callback argument given to redis.register_function must be a function") }
-                case "description":
-                    guard kind == LUA_TSTRING else { return raise("description argument given to redis.register_function must be a string") }
-                case "flags":
-                    guard kind == LUA_TTABLE else { return raise("flags argument to redis.register_function must be a table representing function flags") }
-                    lua.getField("flags", in: 1)
-                    let table = lua.top
-                    var index: Int32 = 1
-                    while true {
-                        lua.getIndex(index, in: table)
-                        if lua.type(at: -1) == LUA_TNIL { break }
-                        guard lua.type(at: -1) == LUA_TSTRING, let text = lua.string(at: -1),
-                            let flag = ScriptFlags.names.first(where: { $0.0 == text })?.1
-                        else { return raise("unknown flag given") }
-                        flags.insert(flag)
-                        lua.pop()
-                        index += 1
-                    }
-                    lua.top = table - 1
-                default:
-                    return raise("unknown argument given to redis.register_function")
-                }
-            }
-            guard name != nil else { return raise("redis.register_function must get a function name argument") }
-            lua.getField("callback", in: 1)
-            guard lua.type(at: -1) == LUA_TFUNCTION else { return raise("redis.register_function must get a callback argument") }
-            callback = lua.top
-        } else {
-            if lua.top == 1 {
-                return raise(
-                    "calling redis.register_function with a single argument is only applicable to Lua table "
-                        + "(representing named arguments).")
-            }
-            guard lua.top == 2 else { return raise("wrong number of arguments to redis.register_function") }
-            guard lua.type(at: 1) == LUA_TSTRING || lua.type(at: 1) == LUA_TNUMBER else {
-                return raise("first argument to redis.register_function must be a string")
-            }
-            guard lua.type(at: 2) == LUA_TFUNCTION else { return raise("second argument to redis.register_function must be a function") }
-            name = lua.string(at: 1)
-            callback = 2
-        }
-        guard let name else { return raise("redis.register_function must get a function name argument") }
-        guard isValidFunctionName(name) else {
-            return raise("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
-        }
-        if registering!.contains(where: { $0.name.lowercased() == name.lowercased() }) {
-            return raise("Function already exists in the library")
-        }
-        registering!.append(RegisteredFunction(name: name, library: "", flags: flags))
-        load(Slot.functions)
-        lua.pushValue(callback)
-        lua.setField(name.lowercased(), in: -2)
-        return 0
-    }
-
-    /// Forgets the functions this engine loaded (FUNCTION DELETE / FLUSH elsewhere bumps the generation; this
-    /// is for a failed FUNCTION LOAD here, whose callbacks must not stay).
-    func invalidateFunctions() { functionsGeneration = -1 }
 }
 
 /// Redis's version as a number (7.0.15 → 0x07000f), as `redis.REDIS_VERSION_NUM`.
 let redisVersionNumber: Int = redisCompatibilityVersion.split(separator: ".").prefix(3).reduce(0) { $0 << 8 | (Int($1) ?? 0) }
-
-/// A function as a library registered it.
-struct RegisteredFunction: Sendable {
-    let name: String
-    var library: String
-    let flags: ScriptFlags
-}
-
-enum FunctionLoadError: Error {
-    case compile(String)
-    case run(String)
-    case noFunctions
-}
-
-func isValidFunctionName(_ name: String) -> Bool {
-    !name.isEmpty && name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) }
-}
 
 /// The length of a `#!...` first line (without its newline), or 0: Lua compiles what follows.
 func shebangLength(_ code: UnsafeBufferPointer<CChar>) -> Int {
