@@ -198,10 +198,11 @@ public final class Scripting: Sendable {
     }
 }
 
-/// Commands a client may run while a script it would wait for is busy (Redis's allow-busy flag).
+/// Commands a client may run while a script it would wait for is busy (Redis's allow-busy flag, less WATCH,
+/// UNWATCH, DISCARD and RESET: they take shard locks, which the busy script may hold, on this very thread when
+/// its loop is the one answering).
 private let allowedWhileBusy: Set<String> = [
-    "script|kill", "function|kill", "function|stats", "shutdown", "auth", "hello", "multi", "discard", "watch",
-    "unwatch", "reset", "quit",
+    "script|kill", "function|kill", "function|stats", "shutdown", "auth", "hello", "multi", "quit",
 ]
 
 extension ServerState {
