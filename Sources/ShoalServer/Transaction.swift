@@ -115,7 +115,7 @@ struct TransactionPlan {
                 }
             }
         }
-        if everything { ids = keyspace.allShardIDs(databases: 0..<databases) }
+        if everything { ids = keyspace.everyShardID }
     }
 }
 

@@ -142,6 +142,8 @@ public struct ShardGroup {
 public final class Keyspace: @unchecked Sendable {
     public let databaseCount: Int
     public let shardsPerDatabase: Int
+    /// Every shard of every database, in lock order (FLUSHALL, a transaction or script that reaches everything).
+    public let everyShardID: [ShardID]
     private let shardBits: Int
     private let shards: [Shard]
     private let expireCursor = Atomic<Int>(0)
@@ -177,6 +179,9 @@ public final class Keyspace: @unchecked Sendable {
             "shards must be a power of two")
         databaseCount = databases
         self.shardsPerDatabase = shardsPerDatabase
+        everyShardID = (0..<databases).flatMap { database in
+            (0..<shardsPerDatabase).map { ShardID(database: database, shard: $0) }
+        }
         shardBits = shardsPerDatabase.trailingZeroBitCount
         let policy = accessPolicy
         let feed = changes
@@ -364,7 +369,7 @@ public final class Keyspace: @unchecked Sendable {
     /// - Returns: the non-empty tables in (database, shard) order, and how long writers were held off.
     public func pointInTimeCopy() -> (tables: [(ShardID, ShardTable)], pauseMicroseconds: Int64) {
         var started: Int64 = 0
-        let (tables, finished) = withShards(allShardIDs(databases: 0..<databaseCount), exclusive: false) { group in
+        let (tables, finished) = withShards(everyShardID, exclusive: false) { group in
             started = monotonicMicroseconds()
             return (group.copyTables(), monotonicMicroseconds())
         }

@@ -65,11 +65,11 @@ extension ServerState {
         var everything = false
         if settings.scriptsMayLockAll {
             // Inside EXEC the transaction holds what its plan named (every shard, for scripts under lock-all).
-            everything = ctx.store.isHeld ? ctx.store.holds(everyShard()) : scripting.needsEverything(call.name)
+            everything = ctx.store.isHeld ? ctx.store.holds(keyspace.everyShardID) : scripting.needsEverything(call.name)
         }
         bump(scripting.scriptsRun)
         while true {
-            let outcome = ctx.store.withShards(everything ? everyShard() : declaredShards, exclusive: !call.readOnly) {
+            let outcome = ctx.store.withShards(everything ? keyspace.everyShardID : declaredShards, exclusive: !call.readOnly) {
                 group in
                 scripting.withEngine(self, for: ctx.client) { engine -> ScriptOutcome in
                     if let error = push(engine) {
@@ -94,14 +94,6 @@ extension ServerState {
             }
             return
         }
-    }
-
-    private func everyShard() -> [ShardID] {
-        var ids: [ShardID] = []
-        for database in 0..<keyspace.databaseCount {
-            for shard in 0..<keyspace.shardsPerDatabase { ids.append(ShardID(database: database, shard: shard)) }
-        }
-        return ids
     }
 
     /// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO.
