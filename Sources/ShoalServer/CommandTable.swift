@@ -245,7 +245,7 @@ public final class CommandTable: Sendable {
 
     /// The standard table of every command Shoal serves, from the command files.
     public static let standard = CommandTable(
-        connectionCommands + stringCommands + lcsCommands + bitmapCommands + hashCommands + setCommands + listCommands + sortedSetCommands
+        connectionCommands + stringCommands + lcsCommands + bitmapCommands + hyperLogLogCommands + hashCommands + setCommands + listCommands + sortedSetCommands
             + geoCommands + sortCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
             + objectCommands + transactionCommands + pubsubCommands + slowlogCommands + latencyCommands + monitorCommands
             + scriptingCommands)

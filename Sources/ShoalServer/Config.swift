@@ -80,6 +80,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var listMaxListpackSize = -2
     public var zsetMaxListpackEntries = 128
     public var zsetMaxListpackValue = 64
+    /// A sparse HyperLogLog whose string would grow past this becomes dense (Redis's default).
+    public var hllSparseMaxBytes = 3000
 
     public init() {}
 
@@ -277,6 +279,7 @@ extension ConfigOption {
         .integer("list-max-ziplist-size", \.listMaxListpackSize, range: Int(Int32.min)...Int(Int32.max)),
         .memory("client-query-buffer-limit", \.clientQueryBufferLimit),
         .memory("proto-max-bulk-len", \.protoMaxBulkLen),
+        .memory("hll-sparse-max-bytes", \.hllSparseMaxBytes),
         ConfigOption(
             name: "client-output-buffer-limit", mutable: true,
             get: { config in
@@ -504,8 +507,10 @@ public struct Settings: Sendable {
     /// `lua-undeclared-keys lock-all`.
     public let scriptsMayLockAll: Bool
     public let luaMemoryLimit: Int
+    public let hllSparseMaxBytes: Int
 
     init(_ config: ServerConfig) {
+        hllSparseMaxBytes = config.hllSparseMaxBytes
         busyReplyThreshold = config.busyReplyThreshold
         scriptsMayLockAll = config.luaUndeclaredKeys == "lock-all"
         luaMemoryLimit = config.luaMemoryLimit

@@ -41,6 +41,9 @@ public struct Store {
     /// Whether this store runs inside shards someone already holds (EXEC, a script): nothing may wait in it.
     public var isHeld: Bool { heldIDs != nil }
 
+    /// Whether writes are allowed: always for a live store; inside a held group, when it is write-locked.
+    public var canWrite: Bool { heldIDs == nil || heldExclusive }
+
     // MARK: - One key
 
     /// Runs `body` with the key's table for reading.

@@ -271,6 +271,28 @@ def lcs_family(rng):
     ])
 
 
+# --- HyperLogLog ----------------------------------------------------------------------------------------------
+# The strings are compared byte for byte (GET): Shoal keeps Redis's sparse and dense formats exactly. A small
+# hll-sparse-max-bytes in one setup makes promotions to dense frequent.
+HLL_KEYS = ["h1", "h2", "h3", "str", "lst", "nokey"]
+CORRUPTIONS = [("0", "HYLL\x02"), ("4", "\x00"), ("16", "\x7f\xff"), ("16", "\xff\xff\xff"), ("3", "X"),
+               ("20", "\x00\x00\x00"), ("15", "\x00")]
+
+
+def hll_family(rng):
+    key, other, third = (rng.choice(HLL_KEYS) for _ in range(3))
+    many = [f"e{rng.randrange(100000)}" for _ in range(rng.choice([1, 5, 50, 300]))]
+    offset, patch = rng.choice(CORRUPTIONS)
+    return rng.choice([
+        ["PFADD", key] + many, ["PFADD", key] + many, ["PFADD", key], ["PFADD", key, "a", "b", "", "\x00"],
+        ["PFCOUNT", key], ["PFCOUNT", key], ["PFCOUNT", key, other], ["PFCOUNT", key, other, third],
+        ["PFMERGE", key, other], ["PFMERGE", key, other, third], ["PFMERGE", key],
+        ["GET", key], ["GET", key], ["STRLEN", key], ["SET", key, rng.choice(["HYLL", "x", "HYLL\x01\x00\x00\x00", ""])],
+        ["SETRANGE", key, offset, patch], ["APPEND", key, "\x00"], ["DEL", key], ["RPUSH", "lst", "a"],
+        ["PFDEBUG", rng.choice(["ENCODING", "DECODE", "TODENSE", "nope"]), key], ["COPY", key, other, "REPLACE"],
+    ])
+
+
 FAMILIES = {
     "strings": Family(random_command, [[]], 1500),
     "collections": Family(collections_family, [
@@ -281,4 +303,5 @@ FAMILIES = {
         for entries, length, intset in ((512, 64, 512), (3, 8, 3))], 1500),
     "bitmap": Family(bitmap_family, [[("CONFIG", "SET", "proto-max-bulk-len", "1mb")]], 1500),
     "lcs": Family(lcs_family, [[]], 800),
+    "hyperloglog": Family(hll_family, [[], [("CONFIG", "SET", "hll-sparse-max-bytes", "300")]], 1000),
 }

@@ -188,16 +188,21 @@ def run(shoal_port, redis_port, family, seed, steps=1500, seconds=None, setup=()
                 return step
             who = 0 if rng.random() < 0.7 else 1
             command = family(rng)
-            history.append(f"client{who}: {' '.join(map(printable, command))}")
+            history.append(short(f"client{who}: {' '.join(map(printable, command))}", 400))
             expected = normalized(command, redis[who].call(*command))
             got = normalized(command, shoal[who].call(*command))
             if got != expected:
-                raise Mismatch(f"step {step}, seed {seed}: redis {expected!r}, shoal {got!r}; last commands:\n"
+                raise Mismatch(f"step {step}, seed {seed}: redis {short(expected)}, shoal {short(got)}; last commands:\n"
                                + "\n".join(history[-15:]))
         return steps
     finally:
         for client in shoal + redis:
             client.close()
+
+
+def short(reply, limit=300):
+    text = repr(reply)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def printable(argument):
