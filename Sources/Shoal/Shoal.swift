@@ -117,6 +117,7 @@ public final class ShoalInstance: Sendable {
         }
         let state = ServerState(config: options, logger: logger, configFile: configuration.file)
         let path = options.dir.hasSuffix("/") ? options.dir + options.dbfilename : options.dir + "/" + options.dbfilename
+        var snapshotLoaded = false
         do throws(SnapshotError) {
             let loaded = try SnapshotReader.load(
                 path: path, into: state.keyspace, now: currentTimeMilliseconds(), limits: options.encodingLimits
@@ -128,10 +129,16 @@ public final class ShoalInstance: Sendable {
                     "DB loaded from disk: \(loaded.keys) keys (\(loaded.expiredSkipped) expired skipped) in \(Double(loaded.microseconds) / 1e6) seconds"
                 )
                 state.markLoaded()
+                if !options.importRDB.isEmpty {
+                    logger.warning(
+                        "import-rdb \(options.importRDB) skipped: \(path) was loaded (its data is newer; remove it to import again)")
+                }
             }
+            snapshotLoaded = loaded != nil
         } catch {
             throw .snapshot("\(path): \(error)")
         }
+        if !snapshotLoaded && !options.importRDB.isEmpty { try importRDB(options.importRDB, into: state, logger: logger) }
         let server = Server(state: state)
         do throws(SystemError) {
             try server.start(listening: configuration.listens)
@@ -139,6 +146,45 @@ public final class ShoalInstance: Sendable {
             throw .listen("\(options.bind.joined(separator: " ")) port \(options.port): \(error)")
         }
         return ShoalInstance(configuration: configuration, state: state, server: server)
+    }
+
+    /// Loads a redis-server RDB file (`import-rdb`): its keys, expiries and function libraries. Then, when
+    /// saving is on, writes dump.shoal at once, so the imported data is Shoal's own before the first client
+    /// comes and a restart doesn't import again. Anything the file holds that Shoal can't take (a stream, a
+    /// module value) stops the start with an error naming the key.
+    private static func importRDB(_ file: String, into state: ServerState, logger: Logger) throws(ShoalError) {
+        let options = state.config.current
+        logger.notice("Importing \(file) (a redis-server RDB file)...")
+        let stats: RDBImportStats
+        do throws(RDBError) {
+            stats = try RDBFile.read(
+                path: file, now: currentTimeMilliseconds(), databases: state.keyspace.databaseCount,
+                limits: options.encodingLimits,
+                progress: { progress, offset in
+                    logger.notice("Importing \(file): \(progress.keys) keys, \(offset) of \(progress.bytes) bytes read...")
+                }
+            ) { database, key, entry throws(RDBError) in
+                state.keyspace.load(database: database, key: key, entry: entry, now: currentTimeMilliseconds())
+            }
+        } catch {
+            throw .snapshot("import-rdb \(file): \(error.message)")
+        }
+        let client = EmbeddedClient(state: state)
+        for library in stats.functionLibraries {
+            let reply = client.call([Array("FUNCTION".utf8), Array("LOAD".utf8), Array("REPLACE".utf8), library])
+            if reply.first == UInt8(ascii: "-") {
+                throw .snapshot("import-rdb \(file): a function library failed to load: \(String(decoding: reply.dropFirst().dropLast(2), as: UTF8.self))")
+            }
+        }
+        let perDatabase = stats.keysPerDatabase.sorted { $0.key < $1.key }.map { "db\($0.key)=\($0.value)" }
+        logger.notice(
+            "Imported \(file) (RDB version \(stats.version)): \(stats.keys) keys [\(perDatabase.joined(separator: " "))], \(stats.expiredSkipped) expired skipped, \(stats.functionLibraries.count) function libraries, in \(Double(stats.microseconds) / 1e6) seconds"
+        )
+        if options.save.isEmpty {
+            logger.warning("import-rdb: saving is off (save \"\"), so the imported keys live only in memory")
+        } else if !state.saveBeforeShutdown() {
+            throw .snapshot("import-rdb \(file): the imported keys could not be saved to \(options.dbfilename)")
+        }
     }
 
     private init(configuration: ShoalConfiguration, state: ServerState, server: Server) {

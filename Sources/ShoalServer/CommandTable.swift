@@ -246,7 +246,7 @@ public final class CommandTable: Sendable {
     /// The standard table of every command Shoal serves, from the command files.
     public static let standard = CommandTable(
         connectionCommands + stringCommands + lcsCommands + bitmapCommands + hyperLogLogCommands + hashCommands + setCommands + listCommands + sortedSetCommands
-            + geoCommands + sortCommands + keyCommands + expireCommands + serverCommands + persistenceCommands
+            + geoCommands + sortCommands + keyCommands + dumpCommands + expireCommands + serverCommands + persistenceCommands
             + objectCommands + transactionCommands + pubsubCommands + slowlogCommands + latencyCommands + monitorCommands
             + scriptingCommands)
 }

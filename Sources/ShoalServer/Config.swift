@@ -29,6 +29,8 @@ public struct ServerConfig: Sendable, Equatable {
     ]
     public var dir = "."
     public var dbfilename = "dump.shoal"
+    /// A redis-server RDB file to import at start, when there is no Shoal snapshot to load ("": none).
+    public var importRDB = ""
     /// As Redis: after a failed save, refuse writes (MISCONF) until a save succeeds.
     public var stopWritesOnBgsaveError = true
     public var loglevel = "notice"
@@ -251,6 +253,7 @@ extension ConfigOption {
         },
         .string("dir", \.dir),
         .string("dbfilename", \.dbfilename),
+        .string("import-rdb", \.importRDB, mutable: false),
         .boolean("stop-writes-on-bgsave-error", \.stopWritesOnBgsaveError),
         .string("loglevel", \.loglevel, choices: ["debug", "verbose", "notice", "warning", "nothing"]),
         .string("logfile", \.logfile, mutable: false),

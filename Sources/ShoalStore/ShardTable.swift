@@ -165,6 +165,20 @@ public struct ShardTable: Sendable {
 
     public var accessPolicy: AccessPolicy { access.policy }
 
+    /// RESTORE's IDLETIME (seconds, under an LRU policy) or FREQ (the LFU counter, under an LFU policy), as
+    /// Redis's objectSetLRUOrLFU: the one that doesn't match the policy is ignored.
+    public func restoreAccess(at index: Int, idleSeconds: Int64?, frequency: Int?, now: Milliseconds) {
+        switch access.policy.tracking {
+        case .lru:
+            if let idleSeconds {
+                let (idle, overflow) = idleSeconds.multipliedReportingOverflow(by: 1000)
+                access.store(index, AccessMetadata.lruStamp(overflow ? 0 : now &- idle))
+            }
+        case .lfu:
+            if let frequency { access.store(index, UInt64(frequency) | AccessMetadata.lfuMinutes(now) << 8) }
+        }
+    }
+
     public var count: Int { nodes.count }
     public var isEmpty: Bool { nodes.isEmpty }
     /// How many keys carry a deadline.

@@ -1,5 +1,6 @@
 import CLua
 import RESP
+import ShoalPersistence
 import ShoalStore
 
 // EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FUNCTION, FCALL and FCALL_RO (Redis's eval.c and functions.c).
@@ -430,7 +431,7 @@ private func functionDump(_ ctx: CommandContext) throws(CommandError) {
         withUnsafeBytes(of: &length) { payload += $0 }
         payload += library.code
     }
-    var checksum = crc64(payload).bigEndian
+    var checksum = CRC64.checksum(payload).bigEndian
     withUnsafeBytes(of: &checksum) { payload += $0 }
     ctx.out.bulk(payload)
 }
@@ -452,7 +453,7 @@ private func functionRestore(_ ctx: CommandContext) throws(CommandError) {
     }
     let body = Array(payload.dropLast(8))
     let stored = payload.suffix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-    guard crc64(body) == stored else { throw CommandError("ERR payload version or checksum are wrong") }
+    guard CRC64.checksum(body) == stored else { throw CommandError("ERR payload version or checksum are wrong") }
     var codes: [[UInt8]] = []
     var position = header.count
     while position < body.count {
@@ -557,16 +558,6 @@ private func functionHelp(_ ctx: CommandContext) throws(CommandError) {
         "HELP",
         "    Prints this help.",
     ])
-}
-
-/// CRC-64 (Jones polynomial, reflected), as Redis's DUMP payloads use.
-func crc64(_ bytes: [UInt8]) -> UInt64 {
-    var crc: UInt64 = 0
-    for byte in bytes {
-        crc ^= UInt64(byte)
-        for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x95AC_9329_AC4B_C9B5 : crc >> 1 }
-    }
-    return crc
 }
 
 let scriptingCommands: [Command] = [
