@@ -48,7 +48,7 @@ extension RDB {
     }
 
     /// RESTORE's reading of a payload (Redis's verifyDumpPayload, then rdbLoadObject): the footer's version
-    /// and checksum, then exactly one value filling the rest.
+    /// and checksum, then one value from the start.
     public static func restorePayload(_ payload: UnsafeRawBufferPointer, limits: EncodingLimits) throws(PayloadError)
         -> Value
     {
@@ -57,12 +57,12 @@ extension RDB {
         let payloadVersion = UInt16(payload[payload.count - 10]) | UInt16(payload[payload.count - 9]) << 8
         let stored = UInt64(littleEndian: payload.loadUnaligned(fromByteOffset: payload.count - 8, as: UInt64.self))
         guard payloadVersion <= newestReadable, CRC64.update(0, body) == stored else { throw .versionOrChecksum }
-        var reader = RDBReader(UnsafeRawBufferPointer(rebasing: payload[..<(payload.count - 10)]))
+        // Read as Redis reads it: from the whole payload, footer included, and what follows the value is not
+        // looked at (a value that runs into the footer is what Redis would restore too).
+        var reader = RDBReader(payload)
         do throws(RDBError) {
             let type = try reader.byte()
-            let value = try readValue(type, from: &reader, limits: limits)
-            guard reader.isAtEnd else { throw RDBError("bytes after the value") }
-            return value
+            return try readValue(type, from: &reader, limits: limits)
         } catch {
             throw .badFormat(error)
         }
