@@ -1,7 +1,7 @@
 import ShoalStore
 
 /// Redis's RDB value encoding, both ways, for DUMP/RESTORE and for importing redis-server's dump.rdb
-/// (`--import-rdb`). Written from the RDB format as Redis documents and writes it (docs/rdb-import.md):
+/// (`--import-rdb`). Written from the RDB format as Redis documents and writes it (README: Moving in from Redis):
 /// lengths, strings (raw, integer-encoded, LZF-compressed) and every value type Redis 6.x and 7.x write for
 /// strings, lists, sets, sorted sets and hashes, including their compact blobs (ziplist, listpack, intset,
 /// zipmap, quicklist). Streams and module values have no Shoal type: they are reported, not guessed at.

@@ -76,3 +76,13 @@ def start_shoal():
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def the_working_directory_is_left_alone():
+    """Tests are hermetic: whatever they run, the clone's root holds the same files afterwards."""
+    def snapshot():
+        return sorted(name for name in os.listdir(ROOT) if not name.startswith("."))
+    before = snapshot()
+    yield
+    assert snapshot() == before, "a test wrote into the working directory"

@@ -51,3 +51,13 @@ def test_every_family_with_a_random_seed(shoal, redis_server):
             compared += run(shoal.port, redis_server, family.generate, seed, steps=5000,
                             seconds=float(os.environ.get("SHOAL_DIFF_SECONDS", "4")), setup=setup)
     assert compared > 0
+
+
+def test_the_command_table_in_compatibility_md_is_current():
+    """docs/COMPATIBILITY.md's command-by-command table is what scripts/compat-table.py makes of both servers now."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    from conftest import BINARY
+    generated = subprocess.run([sys.executable, os.path.join(root, "scripts", "compat-table.py"), "--shoal", BINARY],
+                               capture_output=True, text=True, timeout=120, check=True).stdout.strip()
+    document = open(os.path.join(root, "docs", "COMPATIBILITY.md")).read()
+    assert generated in document, "rerun: python3 scripts/compat-table.py --write"

@@ -146,14 +146,14 @@ func resetCommand(_ ctx: CommandContext) throws(CommandError) {
 
 let connectionCommands: [Command] = [
     Command(
-        "ping", arity: -1, flags: [.fast, .stale], group: "connection",
+        "ping", arity: -1, flags: [.fast], group: "connection",
         summary: "Returns the server's liveliness response.",
         handler: pingCommand),
     Command(
-        "echo", arity: 2, flags: [.fast], group: "connection", summary: "Returns the given string.",
+        "echo", arity: 2, flags: [.fast, .loading, .stale], group: "connection", summary: "Returns the given string.",
         handler: echoCommand),
     Command(
-        "quit", arity: -1, flags: [.fast, .noAuth, .stale, .noscript], group: "connection",
+        "quit", arity: -1, flags: [.fast, .noAuth, .loading, .stale, .noscript], group: "connection",
         summary: "Closes the connection.",
         handler: quitCommand),
     Command(

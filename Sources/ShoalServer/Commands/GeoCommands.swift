@@ -494,7 +494,7 @@ let geoCommands: [Command] = [
         summary: "Returns the longitude and latitude of members from a geospatial index.", since: "3.2.0",
         complexity: "O(N) where N is the number of members requested", handler: geoposCommand),
     Command(
-        "georadius", arity: -6, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "geo",
+        "georadius", arity: -6, flags: [.write, .denyOOM, .movableKeys], keys: (1, 1, 1), group: "geo",
         summary: "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.",
         since: "3.2.0", complexity: "O(N+log(M))", handler: georadiusCommand),
     Command(
@@ -502,7 +502,7 @@ let geoCommands: [Command] = [
         summary: "Returns members from a geospatial index that are within a distance from a coordinate.",
         since: "3.2.10", complexity: "O(N+log(M))", handler: georadiusRoCommand),
     Command(
-        "georadiusbymember", arity: -5, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "geo",
+        "georadiusbymember", arity: -5, flags: [.write, .denyOOM, .movableKeys], keys: (1, 1, 1), group: "geo",
         summary: "Queries a geospatial index for members within a distance from a member, optionally stores the result.",
         since: "3.2.0", complexity: "O(N+log(M))", handler: georadiusbymemberCommand),
     Command(

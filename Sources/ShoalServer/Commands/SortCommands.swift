@@ -245,11 +245,11 @@ func sortRoCommand(_ ctx: CommandContext) throws(CommandError) { try sortGeneric
 
 let sortCommands: [Command] = [
     Command(
-        "sort", arity: -2, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "generic",
+        "sort", arity: -2, flags: [.write, .denyOOM, .movableKeys], keys: (1, 1, 1), group: "generic",
         summary: "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
         complexity: "O(N+M*log(M))", handler: sortCommand),
     Command(
-        "sort_ro", arity: -2, flags: [.readonly], keys: (1, 1, 1), group: "generic",
+        "sort_ro", arity: -2, flags: [.readonly, .movableKeys], keys: (1, 1, 1), group: "generic",
         summary: "Returns the sorted elements of a list, a set, or a sorted set.", since: "7.0.0",
         complexity: "O(N+M*log(M))", handler: sortRoCommand),
 ]

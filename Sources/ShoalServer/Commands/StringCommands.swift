@@ -414,7 +414,7 @@ let stringCommands: [Command] = [
         since: "1.0.1",
         handler: msetnxCommand),
     Command(
-        "append", arity: 3, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+        "append", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
         summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
         since: "2.0.0",
         handler: appendCommand),
