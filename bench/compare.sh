@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Shoal vs redis-server, side by side: see bench/README.md. Builds release, installs what is missing
+# Shoal vs redis-server, side by side: see bench/README.md. `bench/compare.sh snapshot` runs the snapshot
+# latency scenario instead (bench/snapshot.py). Builds release, installs what is missing
 # (redis-server, redis-tools, matplotlib), runs bench/compare.py, and writes bench/results/<timestamp>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,4 +11,8 @@ python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q --disabl
     || python3 -m pip install -q --break-system-packages matplotlib
 swift build -c release --product shoal-server
 swift build -c release --product shoal-bench
+if [ "${1:-}" = snapshot ]; then
+    shift
+    exec python3 bench/snapshot.py "$@"  # writers' latency during a BGSAVE of a big dataset
+fi
 exec python3 bench/compare.py "$@"

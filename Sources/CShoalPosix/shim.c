@@ -1,4 +1,7 @@
 #define _GNU_SOURCE
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -79,6 +82,8 @@ uint64_t cshoal_malloc_in_use(void) {
 void cshoal_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 void cshoal_malloc_trim(void) { malloc_trim(0); }
+
+int cshoal_set_thread_nice(int nice) { return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice); }
 
 int cshoal_parse_long_double(const char *bytes, size_t len, long double *out) {
     char buf[5 * 1024];

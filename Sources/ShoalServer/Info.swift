@@ -275,7 +275,9 @@ extension ServerState {
                 ("shard_hot_\(rank)",
                  "db=\(entry.shard.database),shard=\(entry.shard.shard),waits=\(entry.contended),waited_usec=\(entry.waitedNanoseconds / 1000)"))
         }
-        fields.append(("snapshot_last_writer_pause_usec", String(snapshots.status.withLock { $0.lastPauseMicroseconds })))
+        let status = snapshots.status.withLock { $0 }
+        fields.append(("snapshot_last_writer_pause_usec", String(status.lastPauseMicroseconds)))
+        fields.append(("snapshot_last_writer_copy_max_usec", String(status.lastWriterCopyMicroseconds)))
         return fields
     }
 }

@@ -13,8 +13,10 @@
 /// - `deadlines` holds the deadline of each node that has one (and the node's index), so the expiry cycle
 ///   samples only those, and a key without a deadline pays nothing for the possibility.
 ///
-/// All three are Swift arrays, so copying a `ShardTable` is O(1) and the first write after a copy pays for
-/// one copy of that shard: the basis of point-in-time snapshots without fork.
+/// Copying a `ShardTable` is O(1) (the storage is shared), the basis of point-in-time snapshots without fork.
+/// `nodes` is a `SegmentedArray`: the first write into a segment the copy shares copies that segment only
+/// (64 KB), not the shard. `buckets` and `deadlines` are plain arrays (4 and 16 bytes per key), copied whole
+/// on the first write that changes them.
 ///
 /// Not thread-safe by itself: `Keyspace` guards each table with its shard's read-write lock.
 public struct ShardTable: Sendable {
@@ -90,7 +92,7 @@ public struct ShardTable: Sendable {
     }
 
     private var buckets: [Int32]
-    private var nodes: [Node] = []
+    private var nodes = SegmentedArray<Node>()
     private var deadlines: [Deadline] = []
     /// Access statistics by node index (LRU clock, LFU counter), atomics updated by readers. A copy of the
     /// table (a snapshot) shares this object with the live table and must not read it.
@@ -586,7 +588,7 @@ public struct ShardTable: Sendable {
     public mutating func removeAll() {
         notifyAllModified()
         buckets = [Int32](repeating: -1, count: Self.minimumBuckets)
-        nodes = []
+        nodes = SegmentedArray()
         deadlines = []
         entryBytes = 0
         access = AccessMetadata(policy: access.policy)

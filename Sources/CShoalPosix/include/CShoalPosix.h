@@ -41,6 +41,10 @@ uint64_t cshoal_malloc_in_use(void);
 /// Returns freed heap memory to the system (after a snapshot released its table copies).
 void cshoal_malloc_trim(void);
 
+/// Lowers the calling thread's scheduling priority to `nice` (0 to 19; Linux sets it per thread). Returns 0,
+/// or -1 with errno.
+int cshoal_set_thread_nice(int nice);
+
 /// Names the calling thread (visible in top -H, gdb, perf).
 void cshoal_set_thread_name(const char *name);
 
