@@ -63,6 +63,12 @@ struct SegmentedArray<Element>: RandomAccessCollection, MutableCollection, @unch
         }
     }
 
+    /// Where element `index` lives, to read it in place: valid until the array is next mutated.
+    @inline(__always)
+    func address(of index: Int) -> UnsafePointer<Element> {
+        UnsafePointer(bases[index >> Self.segmentShift] + (index & Self.segmentMask))
+    }
+
     @inline(__always)
     private mutating func makeUnique(_ segment: Int) {
         if !isKnownUniquelyReferenced(&segments[segment]) {
