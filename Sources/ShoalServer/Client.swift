@@ -57,15 +57,17 @@ public final class ClientHandle: Sendable {
 /// A client's session state, owned by the event loop that serves it (never touched by another thread).
 public final class ClientSession {
     public let handle: ClientHandle
-    public var database = 0 {
+    // database, authenticated and closeAfterReply are read for every command, only ever by the owning loop's
+    // thread: no dynamic exclusivity checks (callgrind: one check is about 180 instructions, 4% of a GET).
+    @exclusivity(unchecked) public var database = 0 {
         didSet { handle.database.store(database, ordering: .relaxed) }
     }
-    public var authenticated: Bool
+    @exclusivity(unchecked) public var authenticated: Bool
     // Every reply byte passes through here, only ever on the owning loop's thread: no dynamic exclusivity checks
     // (callgrind: they were 8% of a PUBLISH fan-out).
     @exclusivity(unchecked) public var out: ReplyBuffer
     /// Set by QUIT, protocol errors and CLIENT KILL of oneself: close once the replies are written.
-    public var closeAfterReply = false
+    @exclusivity(unchecked) public var closeAfterReply = false
     let stats: LoopStats
     /// The settings of the thread serving this session (its loop's view, shared by the loop's sessions).
     let settings: SettingsView

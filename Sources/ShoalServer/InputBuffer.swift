@@ -5,11 +5,13 @@
 /// A connection's query buffer: one malloc'd region with a reader and a writer index. Bytes are read from the
 /// socket straight into it and commands are parsed in place; unconsumed bytes move to the front only when room
 /// is needed, as one block, which keeps the parser's offsets (relative to the command start) valid.
+///
+/// Only its connection's loop thread touches it: no dynamic exclusivity checks on its indices.
 final class InputBuffer {
-    private(set) var storage: UnsafeMutableRawPointer
-    private(set) var capacity: Int
-    private(set) var readerIndex = 0
-    private(set) var writerIndex = 0
+    @exclusivity(unchecked) private(set) var storage: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private(set) var capacity: Int
+    @exclusivity(unchecked) private(set) var readerIndex = 0
+    @exclusivity(unchecked) private(set) var writerIndex = 0
     static let defaultCapacity = 16 * 1024
 
     init(capacity: Int = InputBuffer.defaultCapacity) {
