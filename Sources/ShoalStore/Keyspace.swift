@@ -5,6 +5,10 @@ import Synchronization
 final class Shard: @unchecked Sendable {
     let lock: ReadWriteLock
     let table: UnsafeMutablePointer<ShardTable>
+    /// The table's count of keys with a deadline, as of its last write: lets the active expiry cycle pass over a
+    /// shard with none without taking its lock (1,024 lock round trips and 2,048 clock reads per cycle, with 16
+    /// databases, were 4% of an idle-keyed GET workload's instructions).
+    let volatileKeys = Atomic<Int>(0)
 
     init(policy: AccessPolicy, database: Int, feed: ChangeFeed, waits: LockWaits) {
         lock = ReadWriteLock(waits: waits)
@@ -17,6 +21,13 @@ final class Shard: @unchecked Sendable {
     deinit {
         table.deinitialize(count: 1)
         table.deallocate()
+    }
+
+    /// After a write, under the write lock. Stores only on a change, so readers' cache line stays clean.
+    @inline(__always)
+    func noteVolatileKeys() {
+        let count = table.pointee.volatileCount
+        if volatileKeys.load(ordering: .relaxed) != count { volatileKeys.store(count, ordering: .relaxed) }
     }
 }
 
@@ -243,6 +254,7 @@ public final class Keyspace: @unchecked Sendable {
         let before = shard.table.pointee.usedBytes
         defer {
             account(shard.table.pointee.usedBytes - before)
+            shard.noteVolatileKeys()
             shard.lock.unlock()
         }
         return try body(&shard.table.pointee)
@@ -310,7 +322,10 @@ public final class Keyspace: @unchecked Sendable {
             }
         }
         defer {
-            if exclusive { account(sorted.reduce(0) { $0 + shard($1).table.pointee.usedBytes } - before) }
+            if exclusive {
+                account(sorted.reduce(0) { $0 + shard($1).table.pointee.usedBytes } - before)
+                for id in sorted { shard(id).noteVolatileKeys() }
+            }
             for id in sorted.reversed() { shard(id).lock.unlock() }
         }
         return try body(ShardGroup(keyspace: self, ids: sorted, exclusive: exclusive))
@@ -458,6 +473,7 @@ public final class Keyspace: @unchecked Sendable {
         for _ in 0..<total {
             let shard = shards[position]
             position = (position + 1) % total
+            if shard.volatileKeys.load(ordering: .relaxed) == 0 { continue }
             writing(shard) { table in
                 while table.volatileCount > 0 {
                     let samples = min(20, table.volatileCount)
