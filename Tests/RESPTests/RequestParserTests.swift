@@ -71,6 +71,16 @@ func strings(_ commands: [[[UInt8]]]) -> [[String]] {
         ("*1\r\n$-5\r\n", "invalid bulk length"),
         ("*1\r\n$x\r\n", "invalid bulk length"),
         ("*1\r\n$600000000\r\n", "invalid bulk length"),
+        // Lengths off the one-pass path (leading zeros, signs, 19+ digits) keep Redis's string2ll verdicts.
+        ("*01\r\n$1\r\na\r\n", "invalid multibulk length"),
+        ("*1\r\n$01\r\na\r\n", "invalid bulk length"),
+        ("*1\r\n$+1\r\na\r\n", "invalid bulk length"),
+        ("*1\r\n$-0\r\n", "invalid bulk length"),
+        ("*1\r\n$1x\r\na\r\n", "invalid bulk length"),
+        ("*99999999999999999999\r\n", "invalid multibulk length"),
+        ("*1\r\n$1000000000000000000\r\n", "invalid bulk length"),
+        ("*1\r\n$\r\n", "invalid bulk length"),
+        ("*\r\n", "invalid multibulk length"),
         ("SET a \"b\r\n", "unbalanced quotes in request"),
         ("SET a 'b\r\n", "unbalanced quotes in request"),
         ("SET a \"b\"c\r\n", "unbalanced quotes in request"),
@@ -100,6 +110,16 @@ func strings(_ commands: [[[UInt8]]]) -> [[String]] {
         let big = encode([["AUTH", String(repeating: "p", count: 20000)]])
         #expect(throws: ProtocolError("unauthenticated bulk length")) {
             try big.withUnsafeBytes { try parser.parse($0, authenticated: false) }
+        }
+    }
+
+    @Test func lengthsSplitAnywhereParseTheSame() throws {
+        // Every split point of a command whose lengths are canonical, zero and multi-digit: the one-pass length
+        // scan must wait for the line's end like the general path.
+        let bytes = Array("*3\r\n$3\r\nSET\r\n$0\r\n\r\n$12\r\nhello world!\r\n*1\r\n$4\r\nPING\r\n".utf8)
+        for split in 1..<bytes.count {
+            let commands = strings(try parseAll(bytes, splits: [split]))
+            #expect(commands == [["SET", "", "hello world!"], ["PING"]], "split at \(split)")
         }
     }
 
