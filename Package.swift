@@ -59,7 +59,7 @@ let package = Package(
         // The load generator: its own RESP client (the RESP target), independent of the server.
         .executableTarget(
             name: "shoal-bench",
-            dependencies: ["RESP", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: ["RESP", "ShoalStore", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
         // Fuzz targets for the request parser and command execution: built with libFuzzer by scripts/fuzz.sh,
         // and otherwise a replayer of the committed corpus (Fuzz/corpus), which the test suite runs.

@@ -30,15 +30,15 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Server:
-    def __init__(self, name, port, workdir):
+    def __init__(self, name, port, workdir, cpus="0", io_threads=1):
         self.name, self.port, self.workdir = name, port, workdir
         if name == "shoal":
-            args = [SHOAL, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--io-threads", "1",
+            args = [SHOAL, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--io-threads", str(io_threads),
                     "--dir", workdir, "--loglevel", "warning"]
         else:
             args = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
                     "--dir", workdir, "--loglevel", "warning"]
-        self.proc = subprocess.Popen(["taskset", "-c", "0"] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(["taskset", "-c", cpus] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):
             if self.cli("PING") == "PONG":
                 return
@@ -70,13 +70,13 @@ class Server:
                 self.proc.wait()
 
 
-def client(args):
-    return subprocess.run(["taskset", "-c", "1"] + args, capture_output=True, text=True, timeout=600)
+def client(args, cpus="1"):
+    return subprocess.run(["taskset", "-c", cpus] + args, capture_output=True, text=True, timeout=600)
 
 
-def run_redis_benchmark(server, test, pipeline, requests):
+def run_redis_benchmark(server, test, pipeline, requests, cpus="1", extra=()):
     result = client(["redis-benchmark", "-p", str(server.port), "-t", test, "-n", str(requests), "-c", "50",
-                     "-P", str(pipeline), "-r", "100000", "--csv"])
+                     "-P", str(pipeline), "-r", "100000", "--csv", *extra], cpus)
     # --csv: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
     row = [line for line in result.stdout.splitlines() if line.startswith('"' + test.upper())][-1]
     values = [v.strip('"') for v in row.split(",")]

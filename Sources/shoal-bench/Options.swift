@@ -18,6 +18,9 @@ struct Options {
     var json = false
     var quiet = false
     var label = ""
+    /// Run against an in-process keyspace instead of a server (StoreBench.swift).
+    var inProcess = false
+    var shards = 64
 
     static let usage = """
         Usage: shoal-bench [options]
@@ -36,6 +39,9 @@ struct Options {
           --csv | --json         machine-readable report
           --label TEXT           name for this run in the report
           -q, --quiet            no progress line
+          --in-process           no server: the same keys and GET/SET mix straight against a keyspace in this
+                                 process, on --threads threads for --duration seconds (default 3)
+          --shards N             shards of that keyspace (default 64, as shoal-server's)
         """
 
     static func parse(_ arguments: [String]) throws(UsageError) -> Options {
@@ -95,12 +101,20 @@ struct Options {
             case "--json": options.json = true
             case "--quiet", "-q": options.quiet = true
             case "--label": options.label = try value()
+            case "--in-process": options.inProcess = true
+            case "--shards": options.shards = max(1, try number(try value()))
             case "--help": throw UsageError("")
             default: throw UsageError("unknown option \(arguments[index])")
             }
             index += 1
         }
-        options.threads = min(options.threads, options.connections)
+        if options.inProcess {
+            guard options.mix.allSatisfy({ $0.0 == .set || $0.0 == .get || $0.1 == 0 }) else {
+                throw UsageError("--in-process runs set and get only")
+            }
+        } else {
+            options.threads = min(options.threads, options.connections)
+        }
         return options
     }
 }

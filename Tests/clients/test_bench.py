@@ -37,3 +37,31 @@ def test_errors_are_reported_by_kind(start_shoal):
     result = bench(server.port, "-n", "20000", "-d", "1000", "--mix", "set=1")
     assert result.returncode == 3
     assert "OOM" in result.stdout
+
+
+def test_fast_encoding_writes_what_verify_expects(shoal):
+    # Without --verify, SET and GET are encoded byte by byte and replies skipped unparsed: the keys and values
+    # must still be exactly those verify mode checks (the key name repeated to the value size).
+    result = bench(shoal.port, "-n", "3000", "-P", "16", "-r", "40", "-d", "30", "--mix", "set=1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    r = redis.Redis(port=shoal.port)
+    assert r.get("bench:000000000007") == b"bench:000000000007bench:000000"
+    assert r.get("bench:000000000039") == b"bench:000000000039bench:000000"
+    checked = bench(shoal.port, "-n", "3000", "-P", "16", "-r", "40", "-d", "30", "--mix", "get=1", "--verify")
+    assert checked.returncode == 0 and "errors: none" in checked.stdout, checked.stdout
+    tx = json.loads(bench(shoal.port, "-n", "400", "-P", "4", "--mix", "tx=1", "--json").stdout)
+    assert tx["errors"] == {} and tx["requests"] >= 400
+
+
+def test_in_process_store_mode():
+    result = subprocess.run([BENCH, "--in-process", "--threads", "2", "--duration", "0.5", "-r", "5000",
+                             "--mix", "get=9,set=1", "--distribution", "zipf:0.99", "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["threads"] == 2 and len(data["ops_per_second_per_thread"]) == 2
+    assert data["operations"] > 0 and all(rate > 0 for rate in data["ops_per_second_per_thread"])
+    assert data["distribution"] == "zipf:0.99" and data["shards"] == 64
+    assert 0 <= data["contended_share"] <= 1 and data["lock_wait_ns_total"] >= 0
+    refused = subprocess.run([BENCH, "--in-process", "--mix", "incr=1"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "set and get only" in refused.stderr
