@@ -30,7 +30,7 @@ SHOAL = os.path.join(ROOT, ".build", "release", "shoal-server")
 
 
 class Server:
-    def __init__(self, name, workdir):
+    def __init__(self, name, workdir, cpus="0"):
         self.name, self.port, self.workdir = name, free_port(), workdir
         common = ["--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--dir", workdir]
         if name == "shoal":
@@ -38,7 +38,7 @@ class Server:
         else:
             args = ["redis-server"] + common + ["--appendonly", "no", "--dbfilename", "dump.rdb"]
         self.log = open(os.path.join(workdir, "server.log"), "w")
-        self.proc = subprocess.Popen(["taskset", "-c", "0"] + args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(["taskset", "-c", cpus] + args, stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(100):
             if self.cli("PING") == "PONG":
                 return
@@ -108,7 +108,7 @@ def percentile(values, fraction):
 
 def scenario(name, args, out):
     workdir = tempfile.mkdtemp(prefix=f"shoal-snapshot-{name}-")
-    server = Server(name, workdir)
+    server = Server(name, workdir, args.server_cpus)
     try:
         fill(server, args.keys)
         baseline = server.rss()
@@ -167,7 +167,8 @@ def chart(out, runs):
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    figure, axes = plt.subplots(len(runs), 1, figsize=(10, 3.2 * len(runs)), sharex=True)
+    figure, axes = plt.subplots(len(runs), 1, figsize=(10, 3.2 * len(runs)), sharex=True, squeeze=False)
+    axes = axes[:, 0]
     for axis, (result, samples, (start, end)) in zip(axes, runs):
         axis.plot([t for t, _ in samples], [ms for _, ms in samples], linewidth=0.5)
         axis.axvspan(start, end, color="orange", alpha=0.25, label="BGSAVE")
@@ -186,18 +187,22 @@ def main():
     parser.add_argument("--requests", type=int, default=800_000, help="redis-benchmark's SETs (about 10 s)")
     parser.add_argument("--bgsave-at", type=float, default=1.5)
     parser.add_argument("--servers", default="shoal,redis")
+    parser.add_argument("--server-cpus", default="0",
+                        help="CPUs for the server: 0 (alone, the default) or 0,1 (its save thread or fork child may "
+                             "run beside the event loop, sharing CPU 1 with the load)")
     args = parser.parse_args()
     out = os.path.join(ROOT, "bench", "results", datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + "-snapshot")
     os.makedirs(out, exist_ok=True)
     runs = [scenario(name, args, out) for name in args.servers.split(",")]
-    chart(out, runs)
     columns = list(runs[0][0])
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     lines += ["| " + " | ".join(str(result[c]) for c in columns) + " |" for result, _, _ in runs]
     summary = "\n".join(lines)
     open(os.path.join(out, "summary.md"), "w").write(
-        f"# SET latency during a BGSAVE ({args.keys:,} keys)\n\n{summary}\n\n![timeline](snapshot-latency.png)\n")
+        f"# SET latency during a BGSAVE ({args.keys:,} keys, server on CPUs {args.server_cpus}, load on CPU 1)\n\n"
+        f"{summary}\n\n![timeline](snapshot-latency.png)\n")
     print(summary)
+    chart(out, runs)
     print(f"results: {out}")
 
 
