@@ -356,15 +356,6 @@ public struct ShardTable: Sendable {
     /// Byte offset of a node's inline bytes within the node.
     static let inlineOffset = MemoryLayout<Node>.offset(of: \Node.inline)!
 
-    // MARK: - Reads through a TableReader: `mutating` only to be passed by address (see TableReader.inPlace)
-
-    @inline(__always) mutating func readerLookup(_ key: KeyView, now: Milliseconds) -> Int? { lookup(key, now: now) }
-    @inline(__always) mutating func readerPeek(_ key: KeyView, now: Milliseconds) -> Int? { peek(key, now: now) }
-    @inline(__always) mutating func readerFind(_ key: KeyView) -> Int? { find(key) }
-    @inline(__always) mutating func readerIsString(at index: Int) -> Bool { isString(at: index) }
-    @inline(__always) mutating func readerStringBytes(at index: Int) -> UnsafeRawBufferPointer {
-        stringBytesInPlace(at: index)
-    }
 
     public func value(at index: Int) -> Value {
         if nodes[index].inline.valueLength == InlineBytes.outOfLine { return nodes[index].longValue.unsafelyUnwrapped }

@@ -47,11 +47,6 @@ public struct TableReader: TableReading {
 
     init(_ table: UnsafePointer<ShardTable>) { self.table = table }
 
-    /// The table for the `reader…` methods, which are `mutating` only so that Swift passes the table to them by
-    /// address: a non-mutating call through `table.pointee` copies the whole struct first (a retain and release
-    /// of each of its arrays: callgrind counted 4 copies per GET, 17% of its instructions, before these). They
-    /// write nothing; the shard's read lock is held.
-    @inline(__always) private var inPlace: UnsafeMutablePointer<ShardTable> { UnsafeMutablePointer(mutating: table) }
 
     /// A copy of the table (O(1), copy-on-write): what a snapshot keeps after the lock is released.
     public func copy() -> ShardTable { table.pointee }
@@ -64,16 +59,16 @@ public struct TableReader: TableReading {
     public var usedBytes: Int { table.pointee.usedBytes }
     public var expiredCount: Int { table.pointee.expiredCount }
     public var accessPolicy: AccessPolicy { table.pointee.accessPolicy }
-    public func find(_ key: KeyView) -> Int? { inPlace.pointee.readerFind(key) }
-    public func lookup(_ key: KeyView, now: Milliseconds) -> Int? { inPlace.pointee.readerLookup(key, now: now) }
-    public func peek(_ key: KeyView, now: Milliseconds) -> Int? { inPlace.pointee.readerPeek(key, now: now) }
+    public func find(_ key: KeyView) -> Int? { table.pointee.find(key) }
+    public func lookup(_ key: KeyView, now: Milliseconds) -> Int? { table.pointee.lookup(key, now: now) }
+    public func peek(_ key: KeyView, now: Milliseconds) -> Int? { table.pointee.peek(key, now: now) }
     public func touch(at index: Int, now: Milliseconds) { table.pointee.touch(at: index, now: now) }
     public func accessSlot(at index: Int) -> UInt64 { table.pointee.accessSlot(at: index) }
     public func memoryUsage(at index: Int) -> Int { table.pointee.memoryUsage(at: index) }
     public func expiresAt(at index: Int) -> Milliseconds { table.pointee.expiresAt(at: index) }
     public func isExpired(at index: Int, now: Milliseconds) -> Bool { table.pointee.isExpired(at: index, now: now) }
     public func key(at index: Int) -> Key { table.pointee.key(at: index) }
-    public func isString(at index: Int) -> Bool { inPlace.pointee.readerIsString(at: index) }
+    public func isString(at index: Int) -> Bool { table.pointee.isString(at: index) }
     public func typeName(at index: Int) -> String { table.pointee.typeName(at: index) }
     public func asHash(at index: Int) -> HashValue? { table.pointee.asHash(at: index) }
     public func asSet(at index: Int) -> SetValue? { table.pointee.asSet(at: index) }
@@ -92,7 +87,7 @@ public struct TableReader: TableReading {
     public func withStringBytes<R, E: Error>(
         at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R
     ) throws(E) -> R {
-        try body(inPlace.pointee.readerStringBytes(at: index))
+        try body(table.pointee.stringBytesInPlace(at: index))
     }
 
     public func forEachIndex(_ body: (Int) throws -> Void) rethrows { try table.pointee.forEachIndex(body) }
