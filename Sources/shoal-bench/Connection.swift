@@ -12,6 +12,9 @@ final class BenchConnection {
     private var capacity = 64 * 1024
     private var start = 0
     private var end = 0
+    /// When the bytes of the last reply returned arrived: the clock is read once per socket read, not once per
+    /// reply, as redis-benchmark reads it once per read event.
+    private(set) var receivedAt: UInt64 = 0
 
     init(host: String, port: Int, password: String?) throws(BenchError) {
         var hints = addrinfo()
@@ -180,6 +183,7 @@ final class BenchConnection {
             if received < 0 && errno == EINTR { continue }
             guard received > 0 else { throw BenchError(received == 0 ? "connection closed by server" : "read failed") }
             end += received
+            receivedAt = nanoseconds()
             return
         }
     }

@@ -49,34 +49,30 @@ struct Workload {
 
     /// `bench:%012d`: a prefix of its own, so another tool's keys (redis-benchmark writes `key:%012d` with its
     /// own values) are never mistaken for wrong answers in verify mode.
-    static func keyName(_ key: Int) -> [UInt8] {
-        let digits = String(key)
-        return Array(("bench:" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits).utf8)
-    }
+    static func keyName(_ key: Int) -> [UInt8] { withKeyName(key) { Array($0) } }
 
     static let crlf: [UInt8] = [0x0D, 0x0A]
     static let setPrefix = Array("*3\r\n$3\r\nSET\r\n".utf8)
     static let getPrefix = Array("*2\r\n$3\r\nGET\r\n".utf8)
 
-    /// `keyName(key)` appended in place: `bench:` and the number, zero-padded to 12 digits.
-    static func appendKeyName(_ key: Int, into bytes: inout [UInt8]) {
-        bytes.append(contentsOf: [0x62, 0x65, 0x6E, 0x63, 0x68, 0x3A])  // "bench:"
-        var digits = 1
-        var rest = key / 10
-        while rest > 0 {
-            digits += 1
-            rest /= 10
+    /// Lends `keyName(key)`, formatted on the stack: `bench:` and the number, zero-padded to 12 digits.
+    static func withKeyName<R>(_ key: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            for (offset, byte) in "bench:".utf8.enumerated() { buffer[offset] = byte }
+            var digits = 1
+            var rest = key / 10
+            while rest > 0 {
+                digits += 1
+                rest /= 10
+            }
+            let width = max(12, digits)
+            var value = key
+            for position in stride(from: 6 + width - 1, through: 6, by: -1) {
+                buffer[position] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+            }
+            return body(UnsafeRawBufferPointer(start: buffer.baseAddress, count: 6 + width))
         }
-        let width = max(12, digits)
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width))
-        var value = key
-        var position = start + width - 1
-        repeat {
-            bytes[position] = UInt8(ascii: "0") + UInt8(value % 10)
-            value /= 10
-            position -= 1
-        } while value > 0
     }
 
     /// `$<length>\r\n<key name>\r\n`.
@@ -85,7 +81,7 @@ struct Workload {
         bytes.append(UInt8(ascii: "$"))
         bytes.appendDecimal(Int64(6 + digits))
         bytes.append(contentsOf: Self.crlf)
-        Self.appendKeyName(key, into: &bytes)
+        Self.withKeyName(key) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: Self.crlf)
     }
 
@@ -130,14 +126,14 @@ struct Workload {
             bytes.append(UInt8(ascii: "$"))
             bytes.appendDecimal(Int64(options.valueSize))
             bytes.append(contentsOf: Self.crlf)
-            let start = bytes.count
-            Self.appendKeyName(key, into: &bytes)
-            let nameLength = bytes.count - start
-            while bytes.count - start < options.valueSize {
-                let take = min(nameLength, options.valueSize - (bytes.count - start))
-                for offset in 0..<take { bytes.append(bytes[start + offset]) }
+            Self.withKeyName(key) { name in
+                var remaining = options.valueSize
+                while remaining > 0 {
+                    let take = min(name.count, remaining)
+                    bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: name[0..<take]))
+                    remaining -= take
+                }
             }
-            bytes.removeLast(bytes.count - start - options.valueSize)
             bytes.append(contentsOf: Self.crlf)
             return .ok
         case .get:

@@ -166,7 +166,7 @@ for index in 0..<options.threads {
                         return
                     }
                     if measuring {
-                        _ = result.histogram.record(max(1, (nanoseconds() - sentAt) / 1000))
+                        _ = result.histogram.record(max(1, (connection.receivedAt &- sentAt) / 1000))
                         if let error {
                             result.errors[String(error.prefix { $0 != " " }), default: 0] += 1
                         } else if let reply, !check(reply, expectation) {
