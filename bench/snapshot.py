@@ -128,6 +128,8 @@ def scenario(name, args, out):
                 break
             time.sleep(0.05)
         save_end = time.monotonic() - started
+        time.sleep(0.5)
+        rss_after = server.rss()  # what the save left behind once done
         output = load.communicate(timeout=1200)[0]  # the load runs to its request count
         stop.set()
         thread.join()
@@ -144,7 +146,7 @@ def scenario(name, args, out):
         "probe_p99_quiet_ms": round(percentile(quiet, 0.99), 2), "probe_max_quiet_ms": round(max(quiet, default=0), 2),
         "probe_p99_save_ms": round(percentile(during, 0.99), 2), "probe_max_save_ms": round(max(during, default=0), 2),
         "bench_p99_ms": bench[6] if bench else "", "bench_max_ms": bench[7] if bench else "",
-        "rss_extra_mb": round(extra / 2**20, 1),
+        "rss_extra_mb": round(extra / 2**20, 1), "rss_after_save_mb": round((rss_after - baseline) / 2**20, 1),
         "redis_cow_mb": round(int(persistence.get("rdb_last_cow_size", 0)) / 2**20, 1) if name == "redis" else "",
         "writer_pause_usec": persistence.get("snapshot_last_writer_pause_usec", ""),
         "writer_copy_max_usec": persistence.get("snapshot_last_writer_copy_max_usec", ""),

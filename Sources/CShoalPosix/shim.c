@@ -1,10 +1,12 @@
 #define _GNU_SOURCE
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,13 @@ uint64_t cshoal_malloc_in_use(void) {
 void cshoal_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 void cshoal_malloc_trim(void) { malloc_trim(0); }
+
+void cshoal_release_pages(void *start, size_t length) {
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t first = ((uintptr_t)start + 64 + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t end = length > 64 ? ((uintptr_t)start + length - 64) & ~((uintptr_t)page - 1) : 0;
+    if (end > first) madvise((void *)first, end - first, MADV_DONTNEED);
+}
 
 int cshoal_set_thread_nice(int nice) { return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice); }
 

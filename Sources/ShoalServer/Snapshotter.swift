@@ -126,11 +126,10 @@ final class Snapshotter: Sendable {
         } catch {
             result = .failure(error)
         }
-        // Drop the copies now and hand the pages that shards duplicated during the save back to the system;
-        // glibc would otherwise keep them in this thread's arena.
+        // Drop the copies now: the segments that writers duplicated during the save are freed here, and hand
+        // their pages back to the system as they go (SegmentedArray.Segment's deinit), on this thread.
         copy.tables = []
         let writerCopies = SegmentCopies.take()
-        cshoal_malloc_trim()
         status.withLock { status in
             status.lastWriterCopies = writerCopies.copies
             status.lastWriterCopyMicroseconds = writerCopies.longestMicroseconds
