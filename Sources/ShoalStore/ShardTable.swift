@@ -205,30 +205,10 @@ public struct ShardTable: Sendable {
 
     @inline(__always)
     private func keyEquals(_ index: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        withKeyBytes(at: index) { stored in Self.bytesEqual(stored, bytes) }
-    }
-
-    /// Compares in Swift, eight bytes at a time, rather than calling memcmp: a call the optimiser cannot see
-    /// into makes every lookup through a `TableReader` copy the whole table (a retain and release of each of its
-    /// arrays) to keep it alive across the call.
-    @inline(__always)
-    static func bytesEqual(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> Bool {
-        let count = first.count
-        guard count == second.count else { return false }
-        var offset = 0
-        while offset + 8 <= count {
-            if first.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-                != second.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            {
-                return false
-            }
-            offset += 8
+        withKeyBytes(at: index) { stored in
+            stored.count == bytes.count
+                && (bytes.count == 0 || memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
         }
-        while offset < count {
-            if first[offset] != second[offset] { return false }
-            offset += 1
-        }
-        return true
     }
 
     /// The node index holding `key` if it is alive at `now`. For readers: an expired key is invisible at once,
@@ -323,17 +303,9 @@ public struct ShardTable: Sendable {
     public func withStringBytes<R, E: Error>(
         at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R
     ) throws(E) -> R {
-        let length = nodes[index].inline.valueLength
-        if length != InlineBytes.outOfLine {
-            return try nodes[index].inline.withBytes(from: nodes[index].inline.valueOffset, count: Int(length), body)
-        }
-        guard case .string(let bytes) = nodes[index].longValue.unsafelyUnwrapped else {
-            preconditionFailure("withStringBytes on a value that is not a string")
-        }
-        return try bytes.withUnsafeBytesTyped(body)
+        try body(stringBytesInPlace(at: index))
     }
 
-    /// The value at `index` as an owned `Value` (allocates when the value is inline).
     /// The string at `index` where it lives (the node's inline bytes or the array the node holds), without a
     /// copy or a closure: valid until this table is next modified, so only while its shard stays locked.
     /// Non-generic on purpose: `withStringBytes` called from another module runs unspecialized, and copied the
@@ -356,7 +328,7 @@ public struct ShardTable: Sendable {
     /// Byte offset of a node's inline bytes within the node.
     static let inlineOffset = MemoryLayout<Node>.offset(of: \Node.inline)!
 
-
+    /// The value at `index` as an owned `Value` (allocates when the value is inline).
     public func value(at index: Int) -> Value {
         if nodes[index].inline.valueLength == InlineBytes.outOfLine { return nodes[index].longValue.unsafelyUnwrapped }
         return .string(withStringBytes(at: index) { Array($0) })

@@ -47,7 +47,6 @@ public struct TableReader: TableReading {
 
     init(_ table: UnsafePointer<ShardTable>) { self.table = table }
 
-
     /// A copy of the table (O(1), copy-on-write): what a snapshot keeps after the lock is released.
     public func copy() -> ShardTable { table.pointee }
 
