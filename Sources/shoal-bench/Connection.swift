@@ -107,21 +107,7 @@ final class BenchConnection {
         }
         let afterLine = lineEnd + 2
         func number() -> Int? {
-            var value = 0
-            var negative = false
-            var index = offset + 1
-            if index < lineEnd && bytes[index] == UInt8(ascii: "-") {
-                negative = true
-                index += 1
-            }
-            guard index < lineEnd else { return nil }
-            while index < lineEnd {
-                let digit = Int(bytes[index]) - 48
-                guard digit >= 0 && digit <= 9 else { return nil }
-                value = value * 10 + digit
-                index += 1
-            }
-            return negative ? -value : value
+            parseInt64(UnsafeRawBufferPointer(rebasing: bytes[(offset + 1)..<lineEnd])).map { Int($0) }
         }
         switch bytes[offset] {
         case UInt8(ascii: "+"), UInt8(ascii: ":"), UInt8(ascii: "_"), UInt8(ascii: ","), UInt8(ascii: "#"):

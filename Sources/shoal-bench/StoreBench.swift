@@ -34,12 +34,14 @@ enum StoreBench {
     static func run(_ options: Options, workload: Workload) -> StoreBenchReport {
         let keyspace = Keyspace(databases: 1, shardsPerDatabase: options.shards)
         let names = (0..<options.keyspace).map { Workload.keyName($0) }
+        let values = (0..<options.keyspace).map { workload.value(for: $0) }
         let now = currentTimeMilliseconds()
         for key in 0..<options.keyspace {
-            let value = workload.value(for: key)
             names[key].withUnsafeBytes { raw in
                 let view = KeyView(raw)
-                value.withUnsafeBytes { bytes in _ = keyspace.write(0, view) { $0.setString(view, bytes, now: now) } }
+                values[key].withUnsafeBytes { bytes in
+                    _ = keyspace.write(0, view) { $0.setString(view, bytes, now: now) }
+                }
             }
         }
         // Start from zero: the load above ran on this thread alone.
@@ -61,7 +63,6 @@ enum StoreBench {
                     reads[position] = workload.operation(using: &random) == .get
                     keys[position] = workload.key(using: &random)
                 }
-                let values = (0..<options.keyspace).map { workload.value(for: $0) }
                 ready.leave()
                 start.wait()
                 var done = 0

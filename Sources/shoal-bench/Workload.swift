@@ -77,21 +77,33 @@ struct Workload {
 
     /// `$<length>\r\n<key name>\r\n`.
     private func appendKeyArgument(_ key: Int, into bytes: inout [UInt8]) {
-        let digits = key < 1_000_000_000_000 ? 12 : String(key).count
-        bytes.append(UInt8(ascii: "$"))
-        bytes.appendDecimal(Int64(6 + digits))
-        bytes.append(contentsOf: Self.crlf)
-        Self.withKeyName(key) { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: Self.crlf)
+        Self.withKeyName(key) { name in
+            bytes.append(UInt8(ascii: "$"))
+            bytes.appendDecimal(Int64(name.count))
+            bytes.append(contentsOf: Self.crlf)
+            bytes.append(contentsOf: name)
+            bytes.append(contentsOf: Self.crlf)
+        }
     }
 
     /// The value SET writes for `key`: its name repeated to the value size, so a GET can be checked.
     func value(for key: Int) -> [UInt8] {
-        let name = Self.keyName(key)
         var value: [UInt8] = []
         value.reserveCapacity(options.valueSize)
-        while value.count < options.valueSize { value.append(contentsOf: name.prefix(options.valueSize - value.count)) }
+        appendValue(for: key, into: &value)
         return value
+    }
+
+    /// `value(for:)`'s bytes, appended in place.
+    private func appendValue(for key: Int, into bytes: inout [UInt8]) {
+        Self.withKeyName(key) { name in
+            var remaining = options.valueSize
+            while remaining > 0 {
+                let take = min(name.count, remaining)
+                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: name[0..<take]))
+                remaining -= take
+            }
+        }
     }
 
     /// Encodes one request into `bytes` and appends what each of its correct replies looks like.
@@ -126,14 +138,7 @@ struct Workload {
             bytes.append(UInt8(ascii: "$"))
             bytes.appendDecimal(Int64(options.valueSize))
             bytes.append(contentsOf: Self.crlf)
-            Self.withKeyName(key) { name in
-                var remaining = options.valueSize
-                while remaining > 0 {
-                    let take = min(name.count, remaining)
-                    bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: name[0..<take]))
-                    remaining -= take
-                }
-            }
+            appendValue(for: key, into: &bytes)
             bytes.append(contentsOf: Self.crlf)
             return .ok
         case .get:
