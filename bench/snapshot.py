@@ -7,9 +7,11 @@ Each server runs alone on CPU 0 (Shoal with one I/O thread), persistence on in i
 load runs on CPU 1. The server is filled with `--keys` keys `key:%012d` -> 16-byte values (redis-cli --pipe),
 then redis-benchmark sends SETs over the same keys at pipeline 1 from 50 connections while a probe connection
 times one SET after another; a BGSAVE starts `--bgsave-at` seconds in. Reported per server: the probe's p99 and
-worst SET before and during the save, redis-benchmark's own p99 and max over the run, the server's extra RSS
-during the save (Redis: its fork's copy-on-write, `rdb_last_cow_size`) and what Shoal's INFO says writers paid
-(`snapshot_last_writer_pause_usec`, `snapshot_last_writer_copy_max_usec`). Writes
+worst SET before and during the save and how many probe SETs took over 10 ms during it, redis-benchmark's own
+p99 and max over the run, the server's extra RSS during the save (Redis: its fork's copy-on-write,
+`rdb_last_cow_size`), what Shoal's INFO says writers paid (`snapshot_last_writer_pause_usec`,
+`snapshot_last_writer_copy_max_usec`) and the VM's steal time over the load (a hypervisor pause is a stall
+neither server caused). Writes
 bench/results/<timestamp>-snapshot/{summary.md, timeline.csv (worst SET per 10 ms), snapshot-latency.png}. Servers are stopped by PID.
 """
 import argparse
@@ -101,6 +103,13 @@ def probe(port, keys, stop, samples):
     sock.close()
 
 
+def steal_ms():
+    """Time the hypervisor ran something else while this VM's CPUs wanted to run (/proc/stat, all CPUs)."""
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()
+    return int(fields[8]) * 1000 // os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0
+
+
 def percentile(values, fraction):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
@@ -118,6 +127,7 @@ def scenario(name, args, out):
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         thread = threading.Thread(target=probe, args=(server.port, args.keys, stop, samples))
         started = time.monotonic()
+        steal_before = steal_ms()
         thread.start()
         time.sleep(args.bgsave_at)
         save_start = time.monotonic() - started
@@ -133,6 +143,7 @@ def scenario(name, args, out):
         output = load.communicate(timeout=1200)[0]  # the load runs to its request count
         stop.set()
         thread.join()
+        steal = steal_ms() - steal_before
         persistence = server.info("persistence")
     finally:
         server.stop()
@@ -145,12 +156,14 @@ def scenario(name, args, out):
         "server": name, "keys": args.keys, "save_seconds": round(save_end - save_start, 2),
         "probe_p99_quiet_ms": round(percentile(quiet, 0.99), 2), "probe_max_quiet_ms": round(max(quiet, default=0), 2),
         "probe_p99_save_ms": round(percentile(during, 0.99), 2), "probe_max_save_ms": round(max(during, default=0), 2),
+        "probe_over_10ms_save": sum(1 for ms in during if ms > 10),
         "bench_p99_ms": bench[6] if bench else "", "bench_max_ms": bench[7] if bench else "",
         "rss_extra_mb": round(extra / 2**20, 1), "rss_after_save_mb": round((rss_after - baseline) / 2**20, 1),
         "redis_cow_mb": round(int(persistence.get("rdb_last_cow_size", 0)) / 2**20, 1) if name == "redis" else "",
         "writer_pause_usec": persistence.get("snapshot_last_writer_pause_usec", ""),
         "writer_copy_max_usec": persistence.get("snapshot_last_writer_copy_max_usec", ""),
         "writer_copies": persistence.get("snapshot_last_writer_copies", ""),
+        "vm_steal_ms": steal,
     }
     # The timeline as the worst SET per 10 ms window (the chart's data; every sample would be megabytes).
     windows = {}

@@ -177,11 +177,16 @@ func save(_ keyspace: Keyspace, to directory: String, now: Milliseconds = 1000) 
         #expect(try SnapshotReader.check(path: good, now: 0).keys == 1)
     }
 
-    @Test func manyFramesForLargeDatasets() throws {
+    @Test func manyFramesForLargeDatasetsWithPausesBetweenChunks() throws {
         let source = Keyspace(databases: 1, shardsPerDatabase: 16)
         for i in 0..<100_000 { put(source, 0, "key:\(i)", "value-\(i)-" + String(repeating: "x", count: 20)) }
         let directory = temporaryDirectory()
-        let stats = try save(source, to: directory)
+        // A background save's pause (Snapshotter yields the CPU there) comes every recordsPerPause records.
+        var pauses = 0
+        let stats = try SnapshotWriter.write(
+            tables: source.pointInTimeCopy().tables, directory: directory, filename: "dump.shoal", now: 1000,
+            pause: { pauses += 1 })
+        #expect(pauses == 100_000 / SnapshotWriter.recordsPerPause)
         #expect(stats.rawBytes > 2 * SnapshotFormat.targetFrameBytes)
         let target = Keyspace(databases: 1, shardsPerDatabase: 16)
         #expect(try SnapshotReader.load(path: directory + "/dump.shoal", into: target, now: 0)?.keys == 100_000)
