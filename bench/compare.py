@@ -23,10 +23,11 @@ import subprocess
 import tempfile
 import time
 
+from benchlib import process_cpu_seconds
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHOAL = os.path.join(ROOT, ".build", "release", "shoal-server")
 BENCH = os.path.join(ROOT, ".build", "release", "shoal-bench")
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Server:
@@ -51,8 +52,7 @@ class Server:
         return result.stdout.strip()
 
     def cpu_seconds(self):
-        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+        return sum(process_cpu_seconds(self.proc.pid))  # utime + stime
 
     def rss_bytes(self):
         for line in open(f"/proc/{self.proc.pid}/status"):

@@ -99,7 +99,7 @@ final class Snapshotter: Sendable {
             // Below the event loops: on a busy core the loops' writers come first and the save takes the
             // idle time (measured with bench/compare.sh snapshot: the writers' p99 during a save of 5M keys).
             _ = cshoal_set_thread_nice(Self.backgroundNice)
-            _ = perform(reason: reason, background: true)
+            _ = perform(reason: reason, pause: Self.yieldToLoops)
             let runAgain = status.withLock { status -> Bool in
                 defer { status.scheduled = false }
                 return status.scheduled
@@ -116,7 +116,7 @@ final class Snapshotter: Sendable {
     typealias PointInTimeCopy = (tables: [(ShardID, ShardTable)], pauseMicroseconds: Int64)
 
     private func perform(
-        reason: String, copy makeCopy: (() -> PointInTimeCopy)? = nil, background: Bool = false
+        reason: String, copy makeCopy: (() -> PointInTimeCopy)? = nil, pause: (() -> Void)? = nil
     ) -> Result<SnapshotWriteStats, SnapshotError> {
         let config = self.config.current
         let dirtyBefore = dirty
@@ -124,8 +124,6 @@ final class Snapshotter: Sendable {
         logger.notice("Saving snapshot (\(reason))...")
         _ = SegmentCopies.take()
         var copy = makeCopy?() ?? keyspace.pointInTimeCopy()
-        var pause: (() -> Void)? = nil
-        if background { pause = { Snapshotter.yieldToLoops() } }
         let result: Result<SnapshotWriteStats, SnapshotError>
         do throws(SnapshotError) {
             result = .success(

@@ -7,7 +7,7 @@
 //             queued as sends and submitted with the wait for the next completions: one io_uring_enter per
 //             loop turn however many requests it carries (IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN).
 // No parsing, no store: the difference between the two is the ceiling of what an io_uring backend could save
-// Shoal per request. bench/io-model/run.sh builds it and measures both (bench/README.md has the figures).
+// Shoal per request. bench/io-model/run.py builds it and measures both (bench/README.md has the figures).
 //
 //   cc -O2 -o iomodel iomodel.c -luring && ./iomodel epoll|io_uring PORT
 #define _GNU_SOURCE

@@ -19,16 +19,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import free_port  # noqa: E402
+from benchlib import free_port, process_cpu_seconds  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK  # utime, stime
 
 
 def measure(command, requests, workdir):
@@ -40,11 +34,11 @@ def measure(command, requests, workdir):
             if subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True).returncode == 0:
                 break
             time.sleep(0.05)
-        user0, system0 = cpu_seconds(process.pid)
+        user0, system0 = process_cpu_seconds(process.pid)
         output = subprocess.run(["taskset", "-c", "1", "redis-benchmark", "-p", str(port), "-t", "set", "-P", "1",
                                  "-c", "50", "-n", str(requests), "--csv"],
                                 capture_output=True, text=True, timeout=600).stdout
-        user1, system1 = cpu_seconds(process.pid)
+        user1, system1 = process_cpu_seconds(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
