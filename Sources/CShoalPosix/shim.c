@@ -85,12 +85,7 @@ void cshoal_set_thread_name(const char *name) { pthread_setname_np(pthread_self(
 
 void cshoal_malloc_trim(void) { malloc_trim(0); }
 
-void cshoal_release_pages(void *start, size_t length) {
-    long page = sysconf(_SC_PAGESIZE);
-    uintptr_t first = ((uintptr_t)start + 64 + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-    uintptr_t end = length > 64 ? ((uintptr_t)start + length - 64) & ~((uintptr_t)page - 1) : 0;
-    if (end > first) madvise((void *)first, end - first, MADV_DONTNEED);
-}
+void cshoal_discard_pages(void *start, size_t length) { madvise(start, length, MADV_DONTNEED); }
 
 int cshoal_set_thread_nice(int nice) { return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice); }
 

@@ -15,8 +15,8 @@
 ///
 /// Copying a `ShardTable` is O(1) (the storage is shared), the basis of point-in-time snapshots without fork.
 /// `nodes` is a `SegmentedArray`: the first write into a segment the copy shares copies that segment only
-/// (64 KB), not the shard. `buckets` and `deadlines` are plain arrays (4 and 16 bytes per key), copied whole
-/// on the first write that changes them.
+/// (64 nodes, one 4 KB page), not the shard. `buckets` and `deadlines` are plain arrays (4 and 16 bytes per
+/// key), copied whole on the first write that changes them.
 ///
 /// Not thread-safe by itself: `Keyspace` guards each table with its shard's read-write lock.
 public struct ShardTable: Sendable {

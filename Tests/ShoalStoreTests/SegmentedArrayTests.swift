@@ -41,4 +41,25 @@ import Testing
         #expect(snapshot.last == [UInt8((4 * SegmentedArray<[UInt8]>.segmentCapacity - 1) & 0xFF)])
         #expect(Array(snapshot).count == 4 * SegmentedArray<[UInt8]>.segmentCapacity)
     }
+
+    /// Segment memory: page-aligned blocks, reused from the free list, discarded (read back as zeros) once given
+    /// back, and carved from a new region when one runs out.
+    @Test func pageBlocksAreAlignedReusedAndDiscarded() {
+        let blocks = PageBlocks()
+        let first = blocks.take()
+        #expect(UInt(bitPattern: first) % UInt(PageBlocks.blockBytes) == 0)
+        first.initializeMemory(as: UInt8.self, repeating: 0xAB, count: PageBlocks.blockBytes)
+        blocks.give(first)
+        #expect(blocks.counts == (carved: 1, free: 1))
+        let again = blocks.take()
+        #expect(again == first)
+        let bytes = UnsafeBufferPointer(start: again.assumingMemoryBound(to: UInt8.self), count: PageBlocks.blockBytes)
+        #expect(bytes.allSatisfy { $0 == 0 })
+        let perRegion = PageBlocks.regionBytes / PageBlocks.blockBytes
+        var taken = [again]
+        for _ in 0..<perRegion { taken.append(blocks.take()) }
+        #expect(Set(taken).count == perRegion + 1)
+        #expect(blocks.counts == (carved: perRegion + 1, free: 0))
+        for block in taken { blocks.give(block) }
+    }
 }

@@ -40,10 +40,9 @@ uint64_t cshoal_malloc_in_use(void);
 
 /// Returns freed heap memory to the system (after a snapshot released its table copies).
 void cshoal_malloc_trim(void);
-/// Hands the whole pages strictly inside [start, start+length) back to the system (MADV_DONTNEED), leaving 64
-/// bytes at each end for the allocator's own bookkeeping: memory about to be freed, returned without
-/// malloc_trim's walk of every arena under its lock.
-void cshoal_release_pages(void *start, size_t length);
+/// Hands the pages of [start, start+length) back to the system (MADV_DONTNEED; both page-aligned): their contents
+/// are gone and the next touch maps a zero page. For a block kept for reuse, not freed to malloc.
+void cshoal_discard_pages(void *start, size_t length);
 
 /// Lowers the calling thread's scheduling priority to `nice` (0 to 19; Linux sets it per thread). Returns 0,
 /// or -1 with errno.
