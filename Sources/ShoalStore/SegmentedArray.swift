@@ -1,5 +1,6 @@
 import CShoalPosix
 import Glibc
+import ShoalPosix
 import Synchronization
 
 /// An array kept in fixed segments of `segmentCapacity` elements, each copied on write by itself.
@@ -154,7 +155,7 @@ public enum SegmentCopies {
 }
 
 /// The memory of segments: page-sized, page-aligned blocks carved from 2 MB regions, with a free list kept
-/// outside the blocks. A block given back is discarded (MADV_DONTNEED) first, so a save's freed copies leave RSS
+/// outside the blocks (as addresses). A block given back is discarded (MADV_DONTNEED) first, so a save's freed copies leave RSS
 /// at once; a block taken from the list is mapped again, zeroed, on first touch. Blocks do not come from malloc
 /// one by one because a freed malloc chunk has its bookkeeping written into its first bytes, which maps the
 /// page straight back (and only whole pages strictly inside a chunk can be discarded). Regions come from malloc,
@@ -167,14 +168,15 @@ final class PageBlocks: Sendable {
     private static let discards = Int(sysconf(Int32(_SC_PAGESIZE))) <= blockBytes
 
     private struct Pool {
-        // Addresses, not pointers: what a Mutex guards must be Sendable.
         var free: [UInt] = []
         var regions: [UInt] = []
         var next: UInt = 0
         var left = 0
     }
 
-    private let pool = Mutex(Pool())
+    /// A pthread mutex (`Locked`), which ThreadSanitizer sees; `Synchronization.Mutex` locks with futex calls it
+    /// does not, and every take and give was reported as a race.
+    private let pool = Locked(Pool())
 
     /// Frees the regions: only for a pool whose blocks are all back (tests make their own).
     deinit {
